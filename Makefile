@@ -1,0 +1,47 @@
+# Picup: `make run` to try it, `make test` to test it. Works on a fresh Debian.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= ./data
+PORT   ?= 8080
+HOST   ?= 127.0.0.1
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test install install-test chromium bench lint clean
+
+run: $(VENV)/.installed ## Install into .venv and serve Picup on http://localhost:8080
+	$(BIN)/picup run --host $(HOST) --port $(PORT) --data $(DATA)
+
+test: $(VENV)/.installed-test chromium ## Install what the tests need and run every test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test ## Run the benchmarks (prints ratios; asserts nothing)
+	$(BIN)/python bench/timeline.py
+	$(BIN)/python bench/upload.py
+
+install: $(VENV)/.installed
+
+# Debian's python3 has no venv module until python3-venv is installed.
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "Installing python3-venv (needed to create .venv)"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(VENV)/bin/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+# Browser tests drive Debian's Chromium (Playwright never downloads its own).
+chromium:
+	@[ -x $(CHROMIUM) ] || { echo "Installing Chromium for the browser tests"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+clean:
+	rm -rf $(VENV) build *.egg-info app/*.egg-info .pytest_cache

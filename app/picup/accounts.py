@@ -1,0 +1,155 @@
+"""Users, passwords, browser sessions and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+
+from .db import database
+from .errors import PicupError
+from .models import ApiToken, Session, User, utcnow
+
+# scrypt with N=2**14, r=8 uses 16 MiB per check: strong, and kind to a 1 GB box.
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_USERNAME = re.compile(r"^[\w.@-]{1,64}$")
+MIN_PASSWORD = 8
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${key.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, key = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=len(key) // 2
+    )
+    return hmac.compare_digest(candidate.hex(), key)
+
+
+_DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _check_new_user(username: str, password: str) -> str:
+    username = (username or "").strip()
+    if not username:
+        raise PicupError("missing_field", field="username")
+    if not _USERNAME.match(username):
+        raise PicupError("invalid_value", field="username")
+    if len(password or "") < MIN_PASSWORD:
+        raise PicupError("invalid_value", field="password")
+    if User.select().where(User.username == username).exists():
+        raise PicupError("username_taken", username=username)
+    return username
+
+
+def create_user(
+    username: str,
+    password: str,
+    *,
+    display_name: str | None = None,
+    is_admin: bool = False,
+    language: str | None = None,
+) -> User:
+    with database.atomic():
+        username = _check_new_user(username, password)
+        return User.create(
+            username=username,
+            display_name=(display_name or "").strip() or username,
+            password_hash=hash_password(password),
+            is_admin=is_admin,
+            language=language if language in ("en", "ko") else None,
+        )
+
+
+def set_up_first_user(username: str, password: str, **fields) -> User:
+    """Create the first account, the admin; refused once anyone exists."""
+    with database.atomic():
+        if User.select().exists():
+            raise PicupError("already_set_up")
+        return create_user(username, password, is_admin=True, **fields)
+
+
+def needs_setup() -> bool:
+    return not User.select().exists()
+
+
+def authenticate(username: str, password: str) -> User:
+    user = User.get_or_none(User.username == (username or "").strip())
+    # Hash even for an unknown name, so timing does not tell who exists.
+    ok = verify_password(password or "", user.password_hash if user else _DUMMY_HASH)
+    if not (user and ok):
+        raise PicupError("wrong_credentials")
+    return user
+
+
+def start_session(user: User, *, remember: bool, settings, user_agent: str = "") -> tuple[str, Session]:
+    """Sign ``user`` in; return the cookie value (shown once) and the session row."""
+    value = secrets.token_urlsafe(32)
+    lifetime = (
+        dt.timedelta(days=settings.remember_days) if remember else dt.timedelta(hours=settings.session_hours)
+    )
+    session = Session.create(
+        id=digest(value),
+        user=user,
+        csrf_token=secrets.token_urlsafe(32),
+        remember=remember,
+        expires_at=utcnow() + lifetime,
+        user_agent=user_agent[:300],
+    )
+    return value, session
+
+
+def session_for(cookie_value: str | None, settings) -> Session | None:
+    """The live session behind a cookie; sliding expiry for unremembered ones."""
+    if not cookie_value:
+        return None
+    session = Session.select(Session, User).join(User).where(Session.id == digest(cookie_value)).first()
+    if session is None:
+        return None
+    now = utcnow()
+    if session.expires_at <= now:
+        session.delete_instance()
+        return None
+    if now - session.last_seen_at > dt.timedelta(minutes=5):
+        changes = {Session.last_seen_at: now}
+        if not session.remember:
+            changes[Session.expires_at] = now + dt.timedelta(hours=settings.session_hours)
+        Session.update(changes).where(Session.id == session.id).execute()
+    return session
+
+
+def end_session(session: Session) -> None:
+    Session.delete().where(Session.id == session.id).execute()
+
+
+def create_token(user: User, name: str) -> tuple[str, ApiToken]:
+    name = (name or "").strip()
+    if not name:
+        raise PicupError("missing_field", field="name")
+    value = "picup_" + secrets.token_urlsafe(32)
+    return value, ApiToken.create(user=user, name=name[:100], token_hash=digest(value))
+
+
+def user_for_token(value: str) -> User | None:
+    token = ApiToken.select(ApiToken, User).join(User).where(ApiToken.token_hash == digest(value)).first()
+    if token is None:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=5):
+        ApiToken.update(last_used_at=now).where(ApiToken.id == token.id).execute()
+    return token.user

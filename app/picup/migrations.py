@@ -1,0 +1,191 @@
+"""Versioned schema steps, applied in order by ``picup migrate`` and at start.
+
+The schema version is SQLite's ``user_version``. A step is plain SQL that is
+never edited once released: a change to the schema is a new step at the end.
+Before upgrading a database that already holds data, a snapshot is written
+next to it with SQLite's online backup API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STEPS: list[tuple[str, str]] = [
+    (
+        "accounts, media and albums",
+        """
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE user (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            display_name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            language TEXT,
+            created_at DATETIME NOT NULL
+        );
+        CREATE TABLE session (
+            id TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+            csrf_token TEXT NOT NULL,
+            remember INTEGER NOT NULL DEFAULT 0,
+            created_at DATETIME NOT NULL,
+            last_seen_at DATETIME NOT NULL,
+            expires_at DATETIME NOT NULL,
+            user_agent TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX session_user_id ON session (user_id);
+        CREATE TABLE media (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES user (id) ON DELETE RESTRICT,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            media_type TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('photo', 'video')),
+            original_filename TEXT NOT NULL,
+            taken_at DATETIME NOT NULL,
+            taken_at_source TEXT NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            duration REAL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            created_at DATETIME NOT NULL,
+            trashed_at DATETIME
+        );
+        CREATE UNIQUE INDEX media_owner_id_sha256 ON media (owner_id, sha256);
+        CREATE INDEX media_sha256 ON media (sha256);
+        CREATE INDEX media_timeline ON media (owner_id, taken_at DESC, id DESC)
+            WHERE trashed_at IS NULL AND status = 'ready';
+        CREATE INDEX media_trashed ON media (trashed_at) WHERE trashed_at IS NOT NULL;
+        CREATE TABLE album (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+            title TEXT NOT NULL,
+            cover_id INTEGER REFERENCES media (id) ON DELETE SET NULL,
+            created_at DATETIME NOT NULL,
+            updated_at DATETIME NOT NULL
+        );
+        CREATE INDEX album_owner_id ON album (owner_id);
+        CREATE TABLE album_media (
+            album_id INTEGER NOT NULL REFERENCES album (id) ON DELETE CASCADE,
+            media_id INTEGER NOT NULL REFERENCES media (id) ON DELETE CASCADE,
+            added_by_id INTEGER REFERENCES user (id) ON DELETE SET NULL,
+            added_at DATETIME NOT NULL,
+            PRIMARY KEY (album_id, media_id)
+        );
+        CREATE INDEX album_media_media_id ON album_media (media_id);
+        CREATE TABLE album_member (
+            album_id INTEGER NOT NULL REFERENCES album (id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('view', 'add')),
+            PRIMARY KEY (album_id, user_id)
+        );
+        CREATE INDEX album_member_user_id ON album_member (user_id);
+        """,
+    ),
+    (
+        "worker tasks, resumable uploads and API tokens",
+        """
+        CREATE TABLE task (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL DEFAULT 5,
+            run_after DATETIME NOT NULL,
+            lease_until DATETIME,
+            last_error TEXT,
+            created_at DATETIME NOT NULL,
+            updated_at DATETIME NOT NULL
+        );
+        CREATE INDEX task_ready ON task (status, run_after);
+        CREATE TABLE upload (
+            id TEXT PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+            length INTEGER NOT NULL,
+            offset INTEGER NOT NULL DEFAULT 0,
+            filename TEXT NOT NULL DEFAULT '',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            album_id INTEGER REFERENCES album (id) ON DELETE SET NULL,
+            media_id INTEGER REFERENCES media (id) ON DELETE SET NULL,
+            duplicate INTEGER NOT NULL DEFAULT 0,
+            created_at DATETIME NOT NULL,
+            expires_at DATETIME NOT NULL
+        );
+        CREATE INDEX upload_expires_at ON upload (expires_at);
+        CREATE TABLE api_token (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at DATETIME NOT NULL,
+            last_used_at DATETIME
+        );
+        """,
+    ),
+]
+
+LATEST = len(STEPS)
+
+
+class MigrationError(Exception):
+    """The database cannot be brought to the version this Picup needs."""
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _snapshot(conn: sqlite3.Connection, path: str, version: int) -> Path | None:
+    """Copy the database with the online backup API before changing it."""
+    if path == ":memory:":
+        return None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = Path(path).with_name(f"{Path(path).name}.v{version}-{stamp}.bak")
+    with sqlite3.connect(target) as dest:
+        conn.backup(dest)
+    dest.close()
+    return target
+
+
+def migrate(path: str, target: int = LATEST) -> tuple[int, int]:
+    """Bring the database at ``path`` to ``target``; return (from, to)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=wal")
+        conn.execute("PRAGMA busy_timeout=15000")
+        start = current_version(conn)
+        if start > LATEST:
+            raise MigrationError(
+                f"the database is at schema version {start}, newer than this Picup "
+                f"(version {LATEST}); upgrade Picup instead of downgrading it"
+            )
+        if start >= target:
+            return start, start
+        if start > 0:
+            snapshot = _snapshot(conn, path, start)
+            log.info("snapshot before migration", extra={"snapshot": str(snapshot)})
+        for number in range(start + 1, target + 1):
+            title, sql = STEPS[number - 1]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, sql.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+            log.info("schema migrated", extra={"version": number, "step": title})
+        return start, target
+    finally:
+        conn.close()

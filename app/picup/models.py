@@ -1,0 +1,152 @@
+"""Peewee models. The schema itself is created by :mod:`picup.migrations`;
+``tests/test_migrations.py`` checks that both agree column for column."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee as pw
+
+from .db import database
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, the form every timestamp is stored in."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    """Key/value facts about this installation (e.g. the blob store's id)."""
+
+    key = pw.TextField(primary_key=True)
+    value = pw.TextField()
+
+
+class User(BaseModel):
+    username = pw.TextField(unique=True)
+    display_name = pw.TextField()
+    password_hash = pw.TextField()
+    is_admin = pw.BooleanField(default=False)
+    language = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    def public(self) -> dict:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "is_admin": self.is_admin,
+            "language": self.language,
+        }
+
+
+class Session(BaseModel):
+    """A signed-in browser. ``id`` is the SHA-256 of the cookie value."""
+
+    id = pw.TextField(primary_key=True)
+    user = pw.ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    csrf_token = pw.TextField()
+    remember = pw.BooleanField(default=False)
+    created_at = pw.DateTimeField(default=utcnow)
+    last_seen_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    user_agent = pw.TextField(default="")
+
+
+class ApiToken(BaseModel):
+    """A named token for scripts; only its SHA-256 is kept."""
+
+    user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    name = pw.TextField()
+    token_hash = pw.TextField(unique=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    last_used_at = pw.DateTimeField(null=True)
+
+
+class Media(BaseModel):
+    owner = pw.ForeignKeyField(User, backref="media", on_delete="RESTRICT")
+    sha256 = pw.TextField()
+    size = pw.BigIntegerField()
+    media_type = pw.TextField()
+    kind = pw.TextField()  # "photo" | "video"
+    original_filename = pw.TextField()
+    taken_at = pw.DateTimeField()
+    taken_at_source = pw.TextField()  # "exif" | "client" | "upload"
+    width = pw.IntegerField(null=True)
+    height = pw.IntegerField(null=True)
+    duration = pw.FloatField(null=True)
+    status = pw.TextField(default="pending")  # "pending" while bytes are stored, then "ready"
+    created_at = pw.DateTimeField(default=utcnow)
+    trashed_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("owner", "sha256"), True),)
+
+
+class Album(BaseModel):
+    owner = pw.ForeignKeyField(User, backref="albums", on_delete="CASCADE")
+    title = pw.TextField()
+    cover = pw.ForeignKeyField(Media, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class AlbumMedia(BaseModel):
+    album = pw.ForeignKeyField(Album, backref="entries", on_delete="CASCADE")
+    media = pw.ForeignKeyField(Media, backref="album_entries", on_delete="CASCADE")
+    added_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    added_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        primary_key = pw.CompositeKey("album", "media")
+
+
+class AlbumMember(BaseModel):
+    """A family member an album is shared with: role "view" or "add"."""
+
+    album = pw.ForeignKeyField(Album, backref="members", on_delete="CASCADE")
+    user = pw.ForeignKeyField(User, backref="shared_albums", on_delete="CASCADE")
+    role = pw.TextField()
+
+    class Meta:
+        primary_key = pw.CompositeKey("album", "user")
+
+
+class Task(BaseModel):
+    """Work for the worker: claimed with a lease, retried with backoff."""
+
+    kind = pw.TextField()
+    payload = pw.TextField(default="{}")
+    status = pw.TextField(default="queued")  # queued | running | done | failed
+    attempts = pw.IntegerField(default=0)
+    max_attempts = pw.IntegerField(default=5)
+    run_after = pw.DateTimeField(default=utcnow)
+    lease_until = pw.DateTimeField(null=True)
+    last_error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class Upload(BaseModel):
+    """A resumable (tus) upload in progress; its bytes are in the tmp folder."""
+
+    id = pw.TextField(primary_key=True)
+    owner = pw.ForeignKeyField(User, on_delete="CASCADE")
+    length = pw.BigIntegerField()
+    offset = pw.BigIntegerField(default=0)
+    filename = pw.TextField(default="")
+    metadata = pw.TextField(default="{}")
+    album = pw.ForeignKeyField(Album, null=True, on_delete="SET NULL")
+    media = pw.ForeignKeyField(Media, null=True, on_delete="SET NULL")
+    duplicate = pw.BooleanField(default=False)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+
+
+ALL_MODELS = [Meta, User, Session, ApiToken, Media, Album, AlbumMedia, AlbumMember, Task, Upload]

@@ -1,0 +1,108 @@
+"""The database-backed task queue the worker drains.
+
+A task is claimed with a lease: a worker killed half-way (even ``kill -9``)
+leaves a lease that runs out, and the task is claimed again. A failing task
+is retried with exponential backoff, then marked failed with its reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Callable
+
+from .db import database
+from .models import Task, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=10)
+HANDLERS: dict[str, Callable[[dict], None]] = {}
+
+
+def handler(kind: str):
+    """Register the function that runs tasks of ``kind``."""
+
+    def register(fn):
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def enqueue(kind: str, payload: dict | None = None, *, delay: float = 0, max_attempts: int = 5) -> Task:
+    return Task.create(
+        kind=kind,
+        payload=json.dumps(payload or {}),
+        run_after=utcnow() + dt.timedelta(seconds=delay),
+        max_attempts=max_attempts,
+    )
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """30 s, 1 min, 2 min, … capped at one hour."""
+    return dt.timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def claim(lease: dt.timedelta = LEASE) -> Task | None:
+    """Take the next due task (or one whose lease ran out) for this worker."""
+    now = utcnow()
+    with database.atomic():
+        task = (
+            Task.select()
+            .where(
+                ((Task.status == "queued") & (Task.run_after <= now))
+                | ((Task.status == "running") & (Task.lease_until < now))
+            )
+            .order_by(Task.run_after, Task.id)
+            .first()
+        )
+        if task is None:
+            return None
+        Task.update(
+            status="running", attempts=Task.attempts + 1, lease_until=now + lease, updated_at=now
+        ).where(Task.id == task.id).execute()
+    return Task.get_by_id(task.id)
+
+
+def complete(task: Task) -> None:
+    Task.update(status="done", lease_until=None, last_error=None, updated_at=utcnow()).where(
+        Task.id == task.id
+    ).execute()
+
+
+def fail(task: Task, error: str) -> None:
+    now = utcnow()
+    if task.attempts >= task.max_attempts:
+        changes = {"status": "failed", "lease_until": None}
+    else:
+        changes = {"status": "queued", "lease_until": None, "run_after": now + backoff(task.attempts)}
+    Task.update(last_error=error[:2000], updated_at=now, **changes).where(Task.id == task.id).execute()
+
+
+def run_next() -> bool:
+    """Run one due task; False when there was none."""
+    task = claim()
+    if task is None:
+        return False
+    fn = HANDLERS.get(task.kind)
+    try:
+        if fn is None:
+            raise LookupError(f"no handler for task kind {task.kind!r}")
+        fn(json.loads(task.payload))
+    except Exception as exc:  # a bad task must never take the worker down
+        log.exception("task failed", extra={"task_id": task.id, "kind": task.kind})
+        fail(task, f"{type(exc).__name__}: {exc}")
+    else:
+        complete(task)
+    return True
+
+
+def retry_failed(task_ids: list[int] | None = None) -> int:
+    query = Task.update(status="queued", attempts=0, run_after=utcnow(), updated_at=utcnow()).where(
+        Task.status == "failed"
+    )
+    if task_ids:
+        query = query.where(Task.id.in_(task_ids))
+    return query.execute()

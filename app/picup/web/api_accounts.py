@@ -1,0 +1,141 @@
+"""First-run setup, signing in and out, family members and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, g, jsonify, request
+
+from .. import accounts
+from ..errors import PicupError
+from ..library import iso
+from ..models import ApiToken, User
+from .auth import COOKIE, admin_required, json_body, login_required, public, require_json_request, state
+
+bp = Blueprint("api_accounts", __name__, url_prefix="/api/v1")
+
+
+def _signed_in(user: User, remember: bool, status: int):
+    settings = state().settings
+    value, session = accounts.start_session(
+        user, remember=remember, settings=settings, user_agent=request.headers.get("User-Agent", "")
+    )
+    response = jsonify({"user": user.public(), "csrf_token": session.csrf_token})
+    response.status_code = status
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=int(dt.timedelta(days=settings.remember_days).total_seconds()) if remember else None,
+        httponly=True,
+        secure=request.is_secure,
+        samesite="Lax",
+        path="/",
+    )
+    return response
+
+
+@bp.get("/setup")
+@public
+def setup_status():
+    """Whether the first account still has to be created."""
+    return jsonify({"needs_setup": accounts.needs_setup()})
+
+
+@bp.post("/setup")
+@public
+def setup():
+    """Create the first account (the admin) and sign it in."""
+    require_json_request()
+    data = json_body()
+    user = accounts.set_up_first_user(
+        data.get("username", ""),
+        data.get("password", ""),
+        display_name=data.get("display_name"),
+        language=data.get("language"),
+    )
+    return _signed_in(user, remember=bool(data.get("remember", True)), status=201)
+
+
+@bp.post("/session")
+@public
+def sign_in():
+    """Sign in with a name and password."""
+    require_json_request()
+    data = json_body()
+    user = accounts.authenticate(str(data.get("username", "")), str(data.get("password", "")))
+    return _signed_in(user, remember=bool(data.get("remember", True)), status=200)
+
+
+@bp.get("/session")
+@login_required
+def whoami():
+    """The signed-in user and, for browsers, the CSRF token."""
+    return jsonify({"user": g.user.public(), "csrf_token": g.session.csrf_token if g.session else None})
+
+
+@bp.delete("/session")
+@login_required
+def sign_out():
+    """Sign this browser out."""
+    if g.session is not None:
+        accounts.end_session(g.session)
+    response = jsonify({"signed_out": True})
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax")
+    return response
+
+
+@bp.get("/users")
+@admin_required
+def list_users():
+    """Everyone in the family (admin only)."""
+    return jsonify({"users": [u.public() for u in User.select().order_by(User.id)]})
+
+
+@bp.post("/users")
+@admin_required
+def add_user():
+    """Add a family member (admin only)."""
+    data = json_body()
+    user = accounts.create_user(
+        data.get("username", ""),
+        data.get("password", ""),
+        display_name=data.get("display_name"),
+        is_admin=bool(data.get("is_admin", False)),
+        language=data.get("language"),
+    )
+    return jsonify({"user": user.public()}), 201
+
+
+def _token_json(token: ApiToken) -> dict:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "created_at": iso(token.created_at),
+        "last_used_at": iso(token.last_used_at),
+    }
+
+
+@bp.get("/tokens")
+@login_required
+def list_tokens():
+    """The user's API tokens (never their values)."""
+    tokens = ApiToken.select().where(ApiToken.user == g.user).order_by(ApiToken.id)
+    return jsonify({"tokens": [_token_json(t) for t in tokens]})
+
+
+@bp.post("/tokens")
+@login_required
+def create_token():
+    """A new API token for a script; its value is shown only in this answer."""
+    value, token = accounts.create_token(g.user, json_body().get("name", ""))
+    return jsonify({"token": value, **_token_json(token)}), 201
+
+
+@bp.delete("/tokens/<int:token_id>")
+@login_required
+def revoke_token(token_id: int):
+    """Revoke one of the user's API tokens."""
+    removed = ApiToken.delete().where((ApiToken.id == token_id) & (ApiToken.user == g.user)).execute()
+    if not removed:
+        raise PicupError("not_found")
+    return "", 204

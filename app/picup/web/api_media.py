@@ -1,0 +1,135 @@
+"""Adding, listing, reading and trashing photos and videos."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from .. import library, storage
+from ..errors import PicupError
+from ..uploads import last_modified_from
+from .auth import login_required, state
+from .serving import send_blob
+
+bp = Blueprint("api_media", __name__, url_prefix="/api/v1")
+
+
+def _album_arg(needed: str):
+    value = request.args.get("album")
+    if not value:
+        return None
+    if not value.isdigit():
+        raise PicupError("invalid_value", field="album")
+    return library.get_album(g.user, int(value), needed)
+
+
+@bp.post("/media")
+@login_required
+def upload_raw():
+    """Add one small file sent as the raw request body (large files: use tus)."""
+    settings = state().settings
+    name = library.clean_filename(request.args.get("filename"))
+    album = _album_arg("add")
+    declared = request.content_length
+    if declared is not None and declared > settings.raw_upload_limit:
+        raise PicupError("too_large", name=name, limit=library.human_size(settings.raw_upload_limit))
+    received = library.receive(
+        request.stream, settings.tmp_path, limit=settings.raw_upload_limit, name=name, expected=declared
+    )
+    result = library.ingest(
+        state().store,
+        received,
+        owner=g.user,
+        filename=name,
+        album=album,
+        last_modified=last_modified_from(request.args.get("last_modified")),
+    )
+    body = {"media": library.media_json(result.media), "duplicate": result.duplicate}
+    if result.restored:
+        body["restored_from_trash"] = True
+    return jsonify(body), 200 if result.duplicate else 201
+
+
+@bp.get("/media")
+@login_required
+def list_media():
+    """The timeline (or an album's items), newest taken first, one page at a time."""
+    limit = request.args.get("limit", "100")
+    if not limit.isdigit():
+        raise PicupError("invalid_value", field="limit")
+    items, next_cursor = library.timeline(
+        g.user, limit=int(limit), cursor=request.args.get("cursor"), album=_album_arg("view")
+    )
+    return jsonify({"items": [library.media_json(m) for m in items], "next_cursor": next_cursor})
+
+
+@bp.get("/media/<int:media_id>")
+@login_required
+def get_media(media_id: int):
+    """One item's details."""
+    return jsonify({"media": library.media_json(library.get_media(g.user, media_id))})
+
+
+@bp.delete("/media/<int:media_id>")
+@login_required
+def trash_media(media_id: int):
+    """Move an item to the trash (it can be restored for the trash period)."""
+    media = library.trash(g.user, media_id)
+    body = library.media_json(media)
+    body["purge_at"] = library.purge_at(media, state().settings.trash_days)
+    return jsonify({"media": body})
+
+
+@bp.post("/media/<int:media_id>/restore")
+@login_required
+def restore_media(media_id: int):
+    """Bring an item back from the trash."""
+    return jsonify({"media": library.media_json(library.restore(g.user, media_id))})
+
+
+@bp.route("/media/<int:media_id>/original", methods=["GET", "HEAD"])
+@login_required
+def original(media_id: int):
+    """The original file, byte for byte, with ranges for seeking."""
+    media = library.get_media(g.user, media_id)
+    return send_blob(
+        state().store,
+        storage.blob_key(media.sha256),
+        size=media.size,
+        sha256=media.sha256,
+        mimetype=media.media_type,
+        filename=media.original_filename,
+    )
+
+
+@bp.route("/media/<int:media_id>/<any(thumb, preview, video):rendition>", methods=["GET", "HEAD"])
+@login_required
+def rendition(media_id: int, rendition: str):
+    """Thumbnails, display sizes and web video come with the media pipeline."""
+    media = library.get_media(g.user, media_id)
+    if rendition == "video" and media.kind != "video":
+        raise PicupError("not_found")
+    raise PicupError("not_ready")
+
+
+@bp.get("/trash")
+@login_required
+def list_trash():
+    """What is in the user's trash and when each item goes for good."""
+    days = state().settings.trash_days
+    items = []
+    for media in library.trashed(g.user):
+        body = library.media_json(media)
+        body["purge_at"] = library.purge_at(media, days)
+        items.append(body)
+    return jsonify({"items": items, "trash_days": days})
+
+
+@bp.delete("/trash/<int:media_id>")
+@login_required
+def delete_forever(media_id: int):
+    """Delete one trashed item for good, now."""
+    try:
+        library.delete_forever(state().store, g.user, media_id)
+    except storage.StorageError as exc:
+        raise library.storage_error(exc) from exc
+    return "", 204

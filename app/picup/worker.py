@@ -1,0 +1,81 @@
+"""The worker: drains the task queue and runs the scheduled jobs.
+
+``picup worker`` runs it alone (under systemd, at a lower CPU weight);
+``picup run`` runs it beside the web server in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from . import db, library, tasks, uploads
+
+log = logging.getLogger(__name__)
+
+# A nightly or hourly job missed while the box was rebooting still runs when
+# it comes back, as long as it is less than a day late (APScheduler's default is 1 s).
+MISFIRE_GRACE = 24 * 3600
+
+
+def drain_tasks(max_tasks: int = 100) -> int:
+    ran = 0
+    with db.connection():
+        while ran < max_tasks and tasks.run_next():
+            ran += 1
+    return ran
+
+
+def purge_trash(store, settings) -> int:
+    with db.connection():
+        purged = library.purge_trash(store, settings.trash_days)
+        purged += library.clear_stale_pending(store)
+    if purged:
+        log.info("trash purged", extra={"items": purged})
+    return purged
+
+
+def expire_uploads(settings) -> int:
+    with db.connection():
+        gone = uploads.expire(settings)
+    if gone:
+        log.info("abandoned uploads removed", extra={"items": gone})
+    return gone
+
+
+class Worker:
+    def __init__(self, settings, store):
+        self.settings = settings
+        self.store = store
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
+        )
+
+    def start(self) -> None:
+        add = self.scheduler.add_job
+        add(drain_tasks, "interval", seconds=1, id="tasks", replace_existing=True, misfire_grace_time=30)
+        add(purge_trash, "interval", hours=1, args=[self.store, self.settings], id="purge-trash",
+            replace_existing=True)
+        add(expire_uploads, "interval", hours=1, args=[self.settings], id="expire-uploads",
+            replace_existing=True)
+        self.scheduler.start()
+        log.info("worker started", extra={"jobs": ",".join(j.id for j in self.scheduler.get_jobs())})
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+            log.info("worker stopped")
+
+    def run_forever(self) -> None:
+        """For ``picup worker``: run until SIGTERM/SIGINT, then finish the job at hand."""
+        import signal
+
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+        self.start()
+        stopping.wait()
+        self.stop()
