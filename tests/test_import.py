@@ -1,0 +1,70 @@
+"""`picup import DIR`: a folder tree goes in, untouched, and a re-run carries on."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from picup import config, db, migrations
+from picup.models import Album, AlbumMedia, Media
+from tests import media_files
+
+PICUP = str(Path(sys.executable).parent / "picup")
+ENV = {"PATH": "/usr/bin:/bin"}
+
+
+def tree_fingerprint(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def picup(*args, stdin=None):
+    return subprocess.run([PICUP, *args], input=stdin, capture_output=True, text=True, env=ENV, timeout=120)
+
+
+def test_import_a_folder_tree(tmp_path):
+    source = tmp_path / "Photos from the old laptop"
+    (source / "2009" / "Summer").mkdir(parents=True)
+    (source / ".thumbnails").mkdir()
+    (source / "2009" / "Summer" / "beach.jpg").write_bytes(media_files.jpeg("yellow", taken="2009:07:01 10:00:00"))
+    (source / "2009" / "kids.png").write_bytes(media_files.image("PNG", "green"))
+    (source / "birthday.mp4").write_bytes(media_files.video("mp4"))
+    (source / "copy of beach.jpg").write_bytes(media_files.jpeg("yellow", taken="2009:07:01 10:00:00"))
+    (source / "notes.txt").write_text("grandpa's notes")
+    (source / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (source / ".thumbnails" / "x.jpg").write_bytes(media_files.jpeg("black"))
+    scanned = source / "scan.jpg"
+    scanned.write_bytes(media_files.jpeg("gray"))  # no EXIF: its file date is the best we know
+    os.utime(scanned, (946_684_800, 946_684_800))  # 2000-01-01
+    before = tree_fingerprint(source)
+    data = tmp_path / "data"
+    assert picup("user", "add", "mom", "--password-stdin", "--data", str(data), stdin="long enough\n").returncode == 0
+
+    first = picup("import", str(source), "--user", "mom", "--album", "Old laptop", "--data", str(data))
+    assert first.returncode == 0, first.stderr
+    assert "Added 4, already there 1, could not be added 1." in first.stdout
+    assert "notes.txt: \"notes.txt\" is not a photo or video Picup can keep." in first.stdout
+    assert tree_fingerprint(source) == before, "the source folder is never changed"
+
+    again = picup("import", str(source), "--user", "mom", "--album", "Old laptop", "--data", str(data))
+    assert "Added 0, already there 5, could not be added 1." in again.stdout
+
+    settings = config.load({"data_dir": str(data)}, environ={})
+    migrations.migrate(settings.database_path)
+    db.open_database(settings.database_path)
+    with db.connection():
+        assert Media.select().count() == 4
+        album = Album.get(Album.title == "Old laptop")
+        assert AlbumMedia.select().where(AlbumMedia.album == album).count() == 4
+        scan = Media.get(Media.original_filename == "scan.jpg")
+        assert (str(scan.taken_at), scan.taken_at_source) == ("2000-01-01 00:00:00", "file")
+        beach = Media.get(Media.original_filename.in_(["beach.jpg", "copy of beach.jpg"]))
+        assert (str(beach.taken_at), beach.taken_at_source) == ("2009-07-01 10:00:00", "exif")
+    assert not list(settings.tmp_path.glob("*")), "no temporary files left"
+
+
+def test_import_for_an_unknown_user_says_so(tmp_path):
+    (tmp_path / "in").mkdir()
+    result = picup("import", str(tmp_path / "in"), "--user", "nobody", "--data", str(tmp_path / "data"))
+    assert result.returncode == 1 and "There is no user called 'nobody'" in result.stderr

@@ -1,0 +1,55 @@
+"""`picup run` as a family member meets it: a real waitress server that stops gracefully."""
+
+import hashlib
+import signal
+import time
+
+import pytest
+import requests
+
+from tests import media_files
+
+
+def test_run_prints_where_to_go_and_serves_the_first_visit(live_server):
+    server = live_server()
+    page = requests.get(server.url + "/")
+    assert page.url.endswith("/setup") and "Welcome to Picup" in page.text
+    out = server.log.read_text()
+    assert f"Picup is running: http://localhost:{server.port}" in out
+    assert "creates the first account" in out
+
+
+def test_sigterm_lets_a_download_in_flight_finish(live_server):
+    server = live_server()
+    http = server.session()
+    content = media_files.jpeg() + bytes(range(256)) * (160 * 1024)  # ~40 MiB
+    created = http.post(server.url + "/api/v1/uploads", headers={
+        "Tus-Resumable": "1.0.0", "Upload-Length": str(len(content)),
+        "Upload-Metadata": "filename YmlnLmpwZw==", "Content-Type": "application/offset+octet-stream",
+    }, data=content)
+    assert created.status_code == 201, created.text
+    media_id = created.headers["Picup-Media-Id"]
+
+    download = http.get(f"{server.url}/api/v1/media/{media_id}/original", stream=True)
+    received = hashlib.sha256()
+    chunks = download.iter_content(256 * 1024)
+    received.update(next(chunks))
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.url + "/healthz", timeout=2)  # no new requests once stopping
+    for chunk in chunks:  # a slow reader still gets everything
+        received.update(chunk)
+        time.sleep(0.002)
+    assert received.hexdigest() == hashlib.sha256(content).hexdigest()
+    assert server.process.wait(timeout=30) == 0
+    assert '"msg": "stopped"' in server.log.read_text()
+
+
+def test_the_worker_runs_inside_picup_run(live_server):
+    server = live_server()
+    server.session()
+    deadline = time.time() + 10
+    while time.time() < deadline and "worker started" not in server.log.read_text():
+        time.sleep(0.1)
+    assert '"jobs": "tasks,purge-trash,expire-uploads"' in server.log.read_text()

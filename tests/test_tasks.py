@@ -1,0 +1,72 @@
+"""The worker's task queue: leases, retries with backoff, failures kept with their reason."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from picup import db, migrations, tasks, worker
+from picup.models import Task, utcnow
+
+
+@pytest.fixture
+def queue(tmp_path):
+    path = str(tmp_path / "picup.db")
+    migrations.migrate(path)
+    db.open_database(path)
+    seen = []
+    tasks.HANDLERS["test.record"] = lambda payload: seen.append(payload)
+    tasks.HANDLERS["test.explode"] = lambda payload: 1 / 0
+    with db.connection():
+        yield seen
+    tasks.HANDLERS.pop("test.record")
+    tasks.HANDLERS.pop("test.explode")
+
+
+def test_a_task_runs_once(queue):
+    tasks.enqueue("test.record", {"n": 1})
+    assert worker.drain_tasks() == 1
+    assert queue == [{"n": 1}]
+    assert Task.get().status == "done"
+    assert worker.drain_tasks() == 0
+
+
+def test_a_task_held_by_a_killed_worker_is_taken_again_after_its_lease(queue):
+    tasks.enqueue("test.record", {"n": 2})
+    claimed = tasks.claim(lease=dt.timedelta(minutes=10))  # then the worker dies (kill -9)
+    assert claimed.status == "running"
+    assert tasks.claim() is None, "still leased"
+    Task.update(lease_until=utcnow() - dt.timedelta(seconds=1)).execute()  # the lease runs out
+    again = tasks.claim()
+    assert again.id == claimed.id and again.attempts == 2
+
+
+def test_a_failing_task_is_retried_with_backoff_then_marked_failed(queue):
+    task = tasks.enqueue("test.explode", max_attempts=3)
+    for attempt in (1, 2):
+        assert worker.drain_tasks() == 1
+        task = Task.get_by_id(task.id)
+        assert task.status == "queued" and task.attempts == attempt
+        assert "ZeroDivisionError" in task.last_error
+        assert task.run_after > utcnow() + tasks.backoff(attempt) - dt.timedelta(seconds=5)
+        Task.update(run_after=utcnow()).execute()  # let time pass
+    worker.drain_tasks()
+    task = Task.get_by_id(task.id)
+    assert task.status == "failed" and task.attempts == 3
+    assert tasks.retry_failed() == 1
+    assert Task.get_by_id(task.id).status == "queued"
+
+
+def test_unknown_task_kind_fails_without_stopping_the_others(queue):
+    tasks.enqueue("no.such.kind", max_attempts=1)
+    tasks.enqueue("test.record", {"n": 3})
+    assert worker.drain_tasks() == 2
+    assert queue == [{"n": 3}]
+    failed = Task.get(Task.kind == "no.such.kind")
+    assert failed.status == "failed" and "no handler" in failed.last_error
+    assert json.loads(Task.get(Task.kind == "test.record").payload) == {"n": 3}
+
+
+def test_backoff_grows_and_is_capped():
+    assert [tasks.backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
+    assert tasks.backoff(20) == dt.timedelta(hours=1)
