@@ -164,6 +164,7 @@ def append(
     checksum=None,
 ) -> tuple[Upload, library.IngestResult | None]:
     """Add one chunk at ``offset``; ingest the file when it is complete."""
+    get(user, upload_id)  # unknown ids and other people's uploads never get a lock
     with _lock(upload_id):
         upload = get(user, upload_id)
         if offset != upload.offset or upload.media_id is not None:
@@ -230,6 +231,7 @@ def _finish(store, upload: Upload, part: Path, sha256: str, settings) -> library
 
 
 def terminate(user: User, upload_id: str, settings) -> None:
+    get(user, upload_id)
     with _lock(upload_id):
         upload = get(user, upload_id)
         with database.atomic():

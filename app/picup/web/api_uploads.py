@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import library, uploads
 from ..errors import PicupError
+from ..models import Upload
 from .auth import login_required, public, state
 
 bp = Blueprint("api_uploads", __name__, url_prefix="/api/v1/uploads")
@@ -41,7 +42,7 @@ def _expires(upload) -> str:
 
 def _int_header(name: str) -> int:
     value = request.headers.get(name, "")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # "²".isdigit() is True, int("²") is not
         raise PicupError("invalid_value", field=name)
     return int(value)
 
@@ -78,10 +79,16 @@ def create():
     )
     result = None
     if request.mimetype == OFFSET_TYPE and (request.content_length or 0) > 0:
-        upload, result = uploads.append(
-            state().store, g.user, upload.id, 0, request.stream, settings,
-            uploads.parse_checksum(request.headers.get("Upload-Checksum")),
-        )
+        try:
+            upload, result = uploads.append(
+                state().store, g.user, upload.id, 0, request.stream, settings,
+                uploads.parse_checksum(request.headers.get("Upload-Checksum")),
+            )
+        except PicupError:
+            # The client never learns this upload's address: leave nothing behind.
+            if Upload.get_or_none(Upload.id == upload.id) is not None:
+                uploads.terminate(g.user, upload.id, settings)
+            raise
     response = jsonify({"upload": _json(upload)})
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/uploads/{upload.id}"
