@@ -53,3 +53,36 @@ def test_the_worker_runs_inside_picup_run(live_server):
     while time.time() < deadline and "worker started" not in server.log.read_text():
         time.sleep(0.1)
     assert '"jobs": "tasks,purge-trash,expire-uploads"' in server.log.read_text()
+
+
+def _send_partial(server, http, method, path, total, sent, extra_headers=""):
+    """Send headers announcing ``total`` bytes, then only ``sent`` of them, then hang up."""
+    import socket
+
+    cookie = http.cookies.get("picup_session")
+    body = media_files.jpeg() + bytes(sent)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall((f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                      f"Cookie: picup_session={cookie}\r\nX-CSRF-Token: {http.headers['X-CSRF-Token']}\r\n"
+                      f"Content-Length: {total}\r\n{extra_headers}\r\n").encode() + body[:sent])
+        time.sleep(0.3)
+
+
+def test_a_client_that_hangs_up_mid_upload_leaves_nothing_behind(live_server):
+    server = live_server()
+    http = server.session()
+    _send_partial(server, http, "POST", "/api/v1/media?filename=cut.jpg", 8_000_000, 1_000_000,
+                  "Content-Type: application/octet-stream\r\n")
+    created = http.post(server.url + "/api/v1/uploads", headers={
+        "Tus-Resumable": "1.0.0", "Upload-Length": "8000000", "Upload-Metadata": "filename Y3V0LmpwZw=="})
+    location = created.headers["Location"]
+    _send_partial(server, http, "PATCH", location, 8_000_000, 2_000_000,
+                  "Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n")
+    time.sleep(0.5)
+    head = http.head(server.url + location, headers={"Tus-Resumable": "1.0.0"})
+    assert head.headers["Upload-Offset"] == "0", "a cut-off chunk is not counted"
+    assert http.get(server.url + "/api/v1/media").json()["items"] == []
+    tmp = server.data_dir / "tmp"
+    assert [p.name for p in tmp.glob("recv-*")] == []
+    assert [p.stat().st_size for p in (tmp / "uploads").glob("*.part")] == [0]
+    assert requests.get(server.url + "/readyz").status_code == 200
