@@ -42,6 +42,8 @@ def test_first_visit_setup_add_photos_sign_out_and_in(browser, live_server, tmp_
     expect(page.get_by_text('letter.jpg could not be added: "letter.jpg" is not a photo or video')).to_be_visible()
     expect(page.get_by_role("img", name="Jeju beach.jpg")).to_be_visible()
     expect(page.get_by_text("1 photos and videos")).to_be_visible()
+    # the picture really arrives and decodes (not just an <img> with a broken link)
+    page.wait_for_function("document.querySelector('#grid img').complete")
     assert page.evaluate("document.querySelector('#grid img').naturalWidth") == 320
 
     page.get_by_role("button", name="Sign out").click()
