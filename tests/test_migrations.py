@@ -77,3 +77,15 @@ def test_the_database_runs_with_wal_full_sync_and_foreign_keys(tmp_path):
         assert pragma("synchronous") == 2
         assert pragma("foreign_keys") == 1
         assert pragma("busy_timeout") >= 5000
+
+
+def test_web_and_worker_starting_together_migrate_once(tmp_path):
+    """Under systemd both units start at boot and both run the migrations."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = str(tmp_path / "picup.db")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: migrations.migrate(path), range(4)))
+    assert all(after == migrations.LATEST for _before, after in results)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST

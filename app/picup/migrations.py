@@ -177,6 +177,9 @@ def migrate(path: str, target: int = LATEST) -> tuple[int, int]:
         for number in range(start + 1, target + 1):
             title, sql = STEPS[number - 1]
             conn.execute("BEGIN IMMEDIATE")
+            if current_version(conn) >= number:  # another process (web or worker) got here first
+                conn.execute("ROLLBACK")
+                continue
             try:
                 for statement in filter(str.strip, sql.split(";")):
                     conn.execute(statement)

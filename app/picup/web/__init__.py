@@ -17,7 +17,7 @@ from . import auth
 
 log = logging.getLogger("picup.http")
 
-_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 def error_response(error: PicupError):
@@ -79,7 +79,7 @@ def init_app(app: Flask) -> None:
     def _http_error(error: HTTPException):
         if not request.path.startswith("/api/") or error.code not in _HTTP_CODES:
             return error
-        return error_response(PicupError(_HTTP_CODES[error.code], name="", limit=""))
+        return error_response(PicupError(_HTTP_CODES[error.code]))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
