@@ -44,9 +44,13 @@ def _translate(exc: OSError) -> StorageError:
     return StorageError(str(exc))
 
 
-def hash_file(path: Path) -> str:
+def hash_file(path: Path, *, from_disk: bool = False) -> str:
+    """SHA-256 of a file. ``from_disk`` first drops its clean pages from the page
+    cache, so a check after fsync reads what the disk (or NFS server) really holds."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
+        if from_disk and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -111,7 +115,7 @@ class LocalBlobStore:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            if hash_file(tmp) != written.hexdigest():
+            if hash_file(tmp, from_disk=True) != written.hexdigest():
                 raise IntegrityError("read back different bytes than were written")
             return tmp, written.hexdigest()
         except OSError as exc:
@@ -158,7 +162,7 @@ class LocalBlobStore:
                 os.rename(source, tmp)
             except OSError as exc:
                 raise _translate(exc) from exc
-            if hash_file(tmp) != sha256:  # read back after the fsync: verified, not trusted
+            if hash_file(tmp, from_disk=True) != sha256:  # read back after the fsync: verified, not trusted
                 os.rename(tmp, source)  # give the caller its file back untouched
                 raise IntegrityError(f"{source.name}: SHA-256 is not the one announced")
             return self._install(tmp, sha256, namespace)
