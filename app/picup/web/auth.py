@@ -62,30 +62,27 @@ def require_json_request() -> None:
         raise PicupError("invalid_json")
 
 
-def login_required(view):
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        if g.user is None:
-            raise PicupError("not_signed_in")
-        check_csrf()
-        return view(*args, **kwargs)
+def _guard(level: str):
+    """A view decorator: signed in (and CSRF-checked); for ``admin``, an admin too."""
 
-    wrapper.picup_auth = "user"
-    return wrapper
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if g.user is None:
+                raise PicupError("not_signed_in")
+            check_csrf()
+            if level == "admin" and not g.user.is_admin:
+                raise PicupError("admin_only")
+            return view(*args, **kwargs)
+
+        wrapper.picup_auth = level
+        return wrapper
+
+    return decorate
 
 
-def admin_required(view):
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        if g.user is None:
-            raise PicupError("not_signed_in")
-        check_csrf()
-        if not g.user.is_admin:
-            raise PicupError("admin_only")
-        return view(*args, **kwargs)
-
-    wrapper.picup_auth = "admin"
-    return wrapper
+login_required = _guard("user")
+admin_required = _guard("admin")
 
 
 def public(view):
