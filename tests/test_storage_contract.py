@@ -36,6 +36,7 @@ from picup.storage import (
     StorageError,
     StoreUnavailable,
     blob_key,
+    derived_key,
 )
 from picup.storage.local import LocalBlobStore
 from picup.storage.s3 import MIN_PART_SIZE, S3BlobStore
@@ -517,3 +518,40 @@ def test_stores_side_by_side_do_not_see_each_other(store, backend):
 
     assert other.exists(theirs.key)
     assert read_all(other, theirs.key) == shared
+
+
+def test_put_file_under_a_derived_key(backend, store, uploads):
+    original = sha(b"the original photo")
+    data = os.urandom(64 * 1024)
+    path = uploads / "thumb.webp"
+    path.write_bytes(data)
+
+    blob = store.put_file(str(path), sha256=sha(data), key=derived_key(original, "thumb.webp"))
+
+    assert blob.key == f"derived/{original[:2]}/{original[2:4]}/{original}/thumb.webp"
+    assert read_all(store, blob.key) == data and not path.exists()
+    assert backend.listing() == {blob.key}
+    # made again (same bytes or not), it simply replaces the old one
+    path.write_bytes(data[::-1])
+    store.put_file(str(path), sha256=sha(data[::-1]), key=blob.key)
+    assert read_all(store, blob.key) == data[::-1]
+    assert set(store.iter_keys("derived")) == {blob.key}
+
+
+def test_put_file_under_a_derived_key_still_checks_the_hash(backend, store, uploads):
+    path = uploads / "thumb.webp"
+    path.write_bytes(b"thumbnail bytes")
+    with pytest.raises(IntegrityError):
+        store.put_file(str(path), sha256=sha(b"other bytes"), key=derived_key(sha(b"x"), "thumb.webp"))
+    assert path.read_bytes() == b"thumbnail bytes"
+    assert backend.listing() == set()
+
+
+def test_local_path_reads_the_same_bytes_or_is_absent(backend, store):
+    blob = store.put(io.BytesIO(b"local or remote"))
+    path = store.local_path(blob.key)
+    if backend.name == "local":
+        assert open(path, "rb").read() == b"local or remote"
+        assert store.local_path(blob_key(sha(b"absent"))) is None
+    else:
+        assert path is None

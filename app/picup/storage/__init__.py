@@ -47,6 +47,11 @@ class StoredBlob:
     sha256: str
 
 
+def derived_key(original_sha256: str, name: str) -> str:
+    """Where a file made from an original is kept, e.g. ``derived/ab/cd/<sha256>/thumb.webp``."""
+    return f"{blob_key(original_sha256, 'derived')}/{name}"
+
+
 def blob_key(sha256: str, namespace: str = "originals") -> str:
     """The key of a blob with this hash: ``originals/ab/cd/<sha256>``."""
     if not _SHA256.match(sha256):
@@ -62,12 +67,19 @@ class BlobStore(Protocol):
         before this returns (:class:`IntegrityError` otherwise).
         """
 
-    def put_file(self, path: str, *, sha256: str, namespace: str = "originals") -> StoredBlob:
+    def put_file(
+        self, path: str, *, sha256: str, namespace: str = "originals", key: str | None = None
+    ) -> StoredBlob:
         """Store the file at ``path``, whose SHA-256 the caller already knows.
 
         The file is consumed: moved into the store where the backend can, or
         copied and then removed. ``sha256`` is verified, never trusted.
+        ``key`` files a derived blob (a thumbnail, a web video) under a name of
+        the caller's choosing instead of its content address.
         """
+
+    def local_path(self, key: str) -> str | None:
+        """A filesystem path to read the blob from directly, if the backend has one."""
 
     def open(self, key: str, start: int = 0, length: int | None = None) -> BinaryIO:
         """A readable stream of the blob, optionally a byte range of it."""

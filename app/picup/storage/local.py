@@ -125,12 +125,12 @@ class LocalBlobStore:
             tmp.unlink(missing_ok=True)
             raise
 
-    def _install(self, tmp: Path, sha256: str, namespace: str) -> StoredBlob:
+    def _install(self, tmp: Path, sha256: str, namespace: str, key: str | None = None) -> StoredBlob:
         """Move a complete, checked ``tmp`` to its content address.
 
         Replacing an existing blob is harmless (same bytes) and heals one that rotted.
         """
-        key = blob_key(sha256, namespace)
+        key = key or blob_key(sha256, namespace)
         final = self._path(key)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -149,8 +149,12 @@ class LocalBlobStore:
         tmp, sha256 = self._receive(stream)
         return self._install(tmp, sha256, namespace)
 
-    def put_file(self, path: str, *, sha256: str, namespace: str = "originals") -> StoredBlob:
+    def put_file(
+        self, path: str, *, sha256: str, namespace: str = "originals", key: str | None = None
+    ) -> StoredBlob:
         blob_key(sha256, namespace)  # reject a malformed hash before touching anything
+        if key is not None:
+            self._path(key)  # and a key outside the store
         source = Path(path)
         incoming = self._incoming()
         if os.stat(source).st_dev == os.stat(incoming).st_dev:
@@ -165,13 +169,13 @@ class LocalBlobStore:
             if hash_file(tmp, from_disk=True) != sha256:  # read back after the fsync: verified, not trusted
                 os.rename(tmp, source)  # give the caller its file back untouched
                 raise IntegrityError(f"{source.name}: SHA-256 is not the one announced")
-            return self._install(tmp, sha256, namespace)
+            return self._install(tmp, sha256, namespace, key)
         with open(source, "rb") as fh:
             tmp, actual = self._receive(fh)
         if actual != sha256:
             tmp.unlink(missing_ok=True)
             raise IntegrityError(f"{source.name}: SHA-256 is not the one announced")
-        blob = self._install(tmp, sha256, namespace)
+        blob = self._install(tmp, sha256, namespace, key)
         source.unlink()
         return blob
 
@@ -185,6 +189,10 @@ class LocalBlobStore:
         if length is None:
             return fh
         return io.BufferedReader(_Range(fh, length), buffer_size=CHUNK)
+
+    def local_path(self, key: str) -> str | None:
+        path = self._path(key)
+        return str(path) if path.is_file() else None
 
     def size(self, key: str) -> int:
         try:

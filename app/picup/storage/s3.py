@@ -336,9 +336,12 @@ class S3BlobStore:
         finally:
             self._remove_quietly(incoming)
 
-    def put_file(self, path: str, *, sha256: str, namespace: str = "originals") -> StoredBlob:
+    def put_file(
+        self, path: str, *, sha256: str, namespace: str = "originals", key: str | None = None
+    ) -> StoredBlob:
         source = Path(path)
-        key = blob_key(sha256, namespace)  # ValueError for a malformed hash
+        content_key = blob_key(sha256, namespace)  # ValueError for a malformed hash
+        key = key or content_key
         final = self._name(key)
         # Hash the file before anything is uploaded: writing straight to the
         # final key with a wrong announced hash would put foreign bytes under
@@ -389,6 +392,9 @@ class S3BlobStore:
             self.size(key)  # BlobNotFound if it is really absent
             return io.BytesIO(b"")
         return io.BufferedReader(_ObjectReader(response, self._where(key)), buffer_size=CHUNK)
+
+    def local_path(self, key: str) -> str | None:
+        return None  # objects are read over HTTP
 
     def size(self, key: str) -> int:
         with self._errors(key):
