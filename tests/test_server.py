@@ -52,7 +52,7 @@ def test_the_worker_runs_inside_picup_run(live_server):
     deadline = time.time() + 10
     while time.time() < deadline and "worker started" not in server.log.read_text():
         time.sleep(0.1)
-    assert '"jobs": "tasks,purge-trash,expire-uploads"' in server.log.read_text()
+    assert '"jobs": "tasks,sweep-renditions,purge-trash,expire-uploads"' in server.log.read_text()
 
 
 def _send_partial(server, http, method, path, total, sent, extra_headers=""):

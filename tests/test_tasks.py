@@ -64,7 +64,33 @@ def test_unknown_task_kind_fails_without_stopping_the_others(queue):
     assert queue == [{"n": 3}]
     failed = Task.get(Task.kind == "no.such.kind")
     assert failed.status == "failed" and "no handler" in failed.last_error
+    assert failed.attempts == 1, "no point in retrying what has no handler"
     assert json.loads(Task.get(Task.kind == "test.record").payload) == {"n": 3}
+
+
+def test_a_task_that_gives_up_is_recorded_where_people_look(queue):
+    recorded = []
+    tasks.GAVE_UP["test.explode"] = lambda payload, error: recorded.append((payload, error))
+    try:
+        tasks.enqueue("test.explode", {"media_id": 9}, max_attempts=1)
+        worker.drain_tasks()
+    finally:
+        tasks.GAVE_UP.pop("test.explode")
+    assert recorded == [({"media_id": 9}, "ZeroDivisionError: division by zero")]
+
+
+def test_permanent_errors_are_not_retried(queue):
+    def unreadable(payload):
+        raise tasks.PermanentError("this file cannot be read")
+
+    tasks.HANDLERS["test.unreadable"] = unreadable
+    try:
+        tasks.enqueue("test.unreadable", max_attempts=5)
+        worker.drain_tasks()
+    finally:
+        tasks.HANDLERS.pop("test.unreadable")
+    task = Task.get(Task.kind == "test.unreadable")
+    assert (task.status, task.attempts, task.last_error) == ("failed", 1, "this file cannot be read")
 
 
 def test_backoff_grows_and_is_capped():

@@ -126,6 +126,31 @@ def migrate(data_dir):
         click.echo(f"The database was upgraded from schema version {before} to {after}.")
 
 
+@main.command("tasks")
+@click.option("--retry", "retry_ids", type=int, multiple=True, help="Queue this failed task again (repeatable).")
+@click.option("--retry-all", is_flag=True, help="Queue every failed task again.")
+@click.option("--data", "data_dir", default=None, help="Data folder (PICUP_DATA_DIR).")
+def tasks_command(retry_ids, retry_all, data_dir):
+    """List the worker's failed tasks, with their reasons, and retry them."""
+    from . import tasks
+
+    settings = _settings(data_dir=data_dir)
+    _open_db(settings)
+    with db.connection():
+        if retry_ids or retry_all:
+            count = tasks.retry_failed(list(retry_ids) or None)
+            click.echo(f"Queued {count} failed task{'s' if count != 1 else ''} again.")
+            return
+        failed = tasks.failed()
+        if not failed:
+            click.echo("No failed tasks.")
+            return
+        for task in failed:
+            click.echo(f"{task.id:>6}  {task.kind:<16} {task.payload:<24} {task.updated_at:%Y-%m-%d %H:%M}  "
+                       f"{task.last_error}")
+        click.echo("Retry with: picup tasks --retry ID  (or --retry-all)")
+
+
 @main.group()
 def user():
     """Family members' accounts."""

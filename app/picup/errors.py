@@ -22,6 +22,7 @@ STATUS = {
     "admin_only": 403,
     "not_found": 404,
     "not_ready": 404,
+    "unreadable_file": 404,
     "method_not_allowed": 405,
     "already_set_up": 409,
     "username_taken": 409,

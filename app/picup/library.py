@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterable
 
 import peewee as pw
 
-from . import storage
+from . import renditions, storage
 from .db import database
 from .errors import PicupError
 from .media.image import probe_image
@@ -73,6 +73,7 @@ def delete_blob_if_unused(store: storage.BlobStore, sha256: str) -> bool:
         return False
     check_store(store)  # never delete from a store we cannot vouch for
     store.delete(storage.blob_key(sha256))
+    renditions.delete_derived(store, sha256)
     return True
 
 
@@ -209,6 +210,7 @@ def ingest(
         raise storage_error(exc) from exc
     with database.atomic():
         Media.update(status="ready").where(Media.id == media.id).execute()
+        renditions.enqueue(media.id)
         if album is not None:
             _add_to_album(album, [media], owner)
     log.info("media added", extra={"media_id": media.id, "user_id": owner.id, "size": received.size})
@@ -271,6 +273,9 @@ def get_media(user: User, media_id: int, *, include_trashed: bool = False) -> Me
 
 
 def media_json(media: Media) -> dict:
+    location = None
+    if media.latitude is not None and media.longitude is not None:
+        location = {"latitude": media.latitude, "longitude": media.longitude}
     return {
         "id": media.id,
         "owner_id": media.owner_id,
@@ -280,10 +285,15 @@ def media_json(media: Media) -> dict:
         "size": media.size,
         "sha256": media.sha256,
         "taken_at": iso(media.taken_at),
+        "taken_at_offset": media.taken_at_offset,
         "taken_at_source": media.taken_at_source,
         "width": media.width,
         "height": media.height,
         "duration": media.duration,
+        "camera": {"make": media.camera_make, "model": media.camera_model} if media.camera_model else None,
+        "location": location,
+        "placeholder": media.placeholder,
+        "render": {"status": media.render_status, "error": media.render_error, "damaged": media.damaged},
         "created_at": iso(media.created_at),
         "trashed_at": iso(media.trashed_at),
         "urls": {

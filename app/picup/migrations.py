@@ -132,6 +132,23 @@ STEPS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "media pipeline: renditions, placeholders, camera, place",
+        """
+        ALTER TABLE media ADD COLUMN render_status TEXT NOT NULL DEFAULT 'pending';
+        ALTER TABLE media ADD COLUMN render_error TEXT;
+        ALTER TABLE media ADD COLUMN damaged INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE media ADD COLUMN placeholder TEXT;
+        ALTER TABLE media ADD COLUMN taken_at_offset INTEGER;
+        ALTER TABLE media ADD COLUMN camera_make TEXT;
+        ALTER TABLE media ADD COLUMN camera_model TEXT;
+        ALTER TABLE media ADD COLUMN latitude REAL;
+        ALTER TABLE media ADD COLUMN longitude REAL;
+        ALTER TABLE media ADD COLUMN video_codec TEXT;
+        ALTER TABLE media ADD COLUMN web_video INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX media_render_status ON media (render_status) WHERE render_status != 'ready';
+        """,
+    ),
 ]
 
 LATEST = len(STEPS)

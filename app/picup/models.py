@@ -84,6 +84,18 @@ class Media(BaseModel):
     status = pw.TextField(default="pending")  # "pending" while bytes are stored, then "ready"
     created_at = pw.DateTimeField(default=utcnow)
     trashed_at = pw.DateTimeField(null=True)
+    # Filled by the worker's media pipeline.
+    render_status = pw.TextField(default="pending")  # pending | ready | failed
+    render_error = pw.TextField(null=True)  # why it failed, as an error code
+    damaged = pw.BooleanField(default=False)  # truncated or corrupt, shown as well as we could
+    placeholder = pw.TextField(null=True)  # a tiny preview (ThumbHash) pages paint at once
+    taken_at_offset = pw.IntegerField(null=True)  # minutes east of UTC where it was taken, when known
+    camera_make = pw.TextField(null=True)
+    camera_model = pw.TextField(null=True)
+    latitude = pw.FloatField(null=True)
+    longitude = pw.FloatField(null=True)
+    video_codec = pw.TextField(null=True)
+    web_video = pw.BooleanField(default=False)  # a browser-friendly copy was made
 
     class Meta:
         indexes = ((("owner", "sha256"), True),)

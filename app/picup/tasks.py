@@ -19,16 +19,24 @@ log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=10)
 HANDLERS: dict[str, Callable[[dict], None]] = {}
+# Called once when a task of that kind has failed for good, to record it where people look.
+GAVE_UP: dict[str, Callable[[dict, str], None]] = {}
 
 
-def handler(kind: str):
-    """Register the function that runs tasks of ``kind``."""
+def handler(kind: str, *, gave_up: Callable[[dict, str], None] | None = None):
+    """Register the function that runs tasks of ``kind`` (and what to do when they fail for good)."""
 
     def register(fn):
         HANDLERS[kind] = fn
+        if gave_up is not None:
+            GAVE_UP[kind] = gave_up
         return fn
 
     return register
+
+
+class PermanentError(Exception):
+    """A failure that trying again cannot fix (e.g. a file no decoder can read)."""
 
 
 def enqueue(kind: str, payload: dict | None = None, *, delay: float = 0, max_attempts: int = 5) -> Task:
@@ -72,13 +80,19 @@ def complete(task: Task) -> None:
     ).execute()
 
 
-def fail(task: Task, error: str) -> None:
+def fail(task: Task, error: str, *, final: bool = False) -> None:
+    """Retry later with backoff, or mark failed when attempts are used up (or ``final``)."""
     now = utcnow()
-    if task.attempts >= task.max_attempts:
+    if final or task.attempts >= task.max_attempts:
         changes = {"status": "failed", "lease_until": None}
     else:
         changes = {"status": "queued", "lease_until": None, "run_after": now + backoff(task.attempts)}
     Task.update(last_error=error[:2000], updated_at=now, **changes).where(Task.id == task.id).execute()
+    if changes["status"] == "failed" and task.kind in GAVE_UP:
+        try:
+            GAVE_UP[task.kind](json.loads(task.payload), error)
+        except Exception:
+            log.exception("could not record a failed task", extra={"task_id": task.id})
 
 
 def run_next() -> bool:
@@ -89,14 +103,21 @@ def run_next() -> bool:
     fn = HANDLERS.get(task.kind)
     try:
         if fn is None:
-            raise LookupError(f"no handler for task kind {task.kind!r}")
+            raise PermanentError(f"no handler for task kind {task.kind!r}")
         fn(json.loads(task.payload))
+    except PermanentError as exc:
+        log.warning("task failed for good", extra={"task_id": task.id, "kind": task.kind, "error": str(exc)})
+        fail(task, str(exc), final=True)
     except Exception as exc:  # a bad task must never take the worker down
         log.exception("task failed", extra={"task_id": task.id, "kind": task.kind})
         fail(task, f"{type(exc).__name__}: {exc}")
     else:
         complete(task)
     return True
+
+
+def failed(limit: int = 200) -> list[Task]:
+    return list(Task.select().where(Task.status == "failed").order_by(Task.updated_at.desc()).limit(limit))
 
 
 def retry_failed(task_ids: list[int] | None = None) -> int:

@@ -6,18 +6,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from . import db, library, tasks, uploads
+from . import db, library, renditions, tasks, uploads
 
 log = logging.getLogger(__name__)
 
 # A nightly or hourly job missed while the box was rebooting still runs when
 # it comes back, as long as it is less than a day late (APScheduler's default is 1 s).
 MISFIRE_GRACE = 24 * 3600
+
+
+def sweep_renditions() -> int:
+    with db.connection():
+        queued = renditions.sweep()
+    if queued:
+        log.info("renditions queued", extra={"items": queued})
+    return queued
 
 
 def drain_tasks(max_tasks: int = 100) -> int:
@@ -46,17 +55,32 @@ def expire_uploads(settings) -> int:
 
 
 class Worker:
-    def __init__(self, settings, store):
+    def __init__(self, settings, store, processes: int | None = None):
         self.settings = settings
         self.store = store
+        self.pool = renditions.PhotoPool(processes)
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
         )
 
+    def register(self) -> None:
+        """Give the task handlers what they need: the store, the settings, the pool."""
+
+        def render(payload: dict) -> None:
+            renditions.render(payload["media_id"], store=self.store, settings=self.settings, pool=self.pool)
+
+        tasks.handler(renditions.KIND, gave_up=renditions.gave_up)(render)
+
     def start(self) -> None:
+        self.register()
         add = self.scheduler.add_job
-        add(drain_tasks, "interval", seconds=1, id="tasks", replace_existing=True, misfire_grace_time=30)
+        # One drain per core may run at once: each claims its own tasks, and the
+        # photo decoding itself happens in the pool's processes.
+        add(drain_tasks, "interval", seconds=1, id="tasks", replace_existing=True, misfire_grace_time=30,
+            max_instances=self.pool.processes)
+        add(sweep_renditions, "interval", minutes=10, id="sweep-renditions", replace_existing=True,
+            next_run_time=dt.datetime.now(dt.UTC))
         add(purge_trash, "interval", hours=1, args=[self.store, self.settings], id="purge-trash",
             replace_existing=True)
         add(expire_uploads, "interval", hours=1, args=[self.settings], id="expire-uploads",
@@ -68,6 +92,7 @@ class Worker:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
             log.info("worker stopped")
+        self.pool.close()
 
     def run_forever(self) -> None:
         """For ``picup worker``: run until SIGTERM/SIGINT, then finish the job at hand."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import library, storage
+from .. import library, renditions, storage
 from ..errors import PicupError
 from ..uploads import last_modified_from
 from .auth import login_required, state
-from .serving import send_blob
+from .serving import REBUILDABLE, send_blob
 
 bp = Blueprint("api_media", __name__, url_prefix="/api/v1")
 
@@ -95,20 +95,49 @@ def original(media_id: int):
         state().store,
         storage.blob_key(media.sha256),
         size=media.size,
-        sha256=media.sha256,
+        etag=media.sha256,
         mimetype=media.media_type,
         filename=media.original_filename,
     )
 
 
+RENDITIONS = {
+    "thumb": (renditions.THUMB, "image/webp", "thumb"),
+    "preview": (renditions.PREVIEW, "image/jpeg", "preview"),
+    "video": (renditions.WEB_VIDEO, "video/mp4", "video"),
+}
+
+
 @bp.route("/media/<int:media_id>/<any(thumb, preview, video):rendition>", methods=["GET", "HEAD"])
 @login_required
 def rendition(media_id: int, rendition: str):
-    """Thumbnails, display sizes and web video come with the media pipeline."""
+    """The grid thumbnail (WebP), the display size (JPEG) or the video browsers can play."""
     media = library.get_media(g.user, media_id)
     if rendition == "video" and media.kind != "video":
         raise PicupError("not_found")
-    raise PicupError("not_ready")
+    if media.render_status == "failed":
+        raise PicupError("unreadable_file")
+    if rendition == "video" and media.render_status == "ready" and not media.web_video:
+        return original(media_id)  # it plays in browsers as it is
+    if media.render_status != "ready":
+        raise PicupError("not_ready")
+    name, mimetype, suffix = RENDITIONS[rendition]
+    key = renditions.derived(media, name)
+    store = state().store
+    try:
+        size = store.size(key)
+    except storage.BlobNotFound:
+        raise PicupError("not_ready") from None  # being remade
+    stem = media.original_filename.rsplit(".", 1)[0]
+    return send_blob(
+        store,
+        key,
+        size=size,
+        etag=f"{media.sha256}-{suffix}-{size}",
+        mimetype=mimetype,
+        filename=f"{stem}-{suffix}.{name.rsplit('.', 1)[1]}",
+        cache=REBUILDABLE,
+    )
 
 
 @bp.get("/trash")

@@ -9,7 +9,8 @@ from flask import Response, request
 from ..errors import PicupError
 from ..storage import CHUNK, BlobStore
 
-IMMUTABLE = "private, max-age=31536000, immutable"
+IMMUTABLE = "private, max-age=31536000, immutable"  # originals never change
+REBUILDABLE = "private, max-age=86400"  # renditions may be remade by a better pipeline
 
 
 def content_disposition(filename: str, *, attachment: bool) -> str:
@@ -40,11 +41,13 @@ def _chunks(stream):
             yield chunk
 
 
-def send_blob(store: BlobStore, key: str, *, size: int, sha256: str, mimetype: str, filename: str) -> Response:
-    etag = f'"{sha256}"'
+def send_blob(
+    store: BlobStore, key: str, *, size: int, etag: str, mimetype: str, filename: str, cache: str = IMMUTABLE
+) -> Response:
+    etag = f'"{etag}"'
     headers = {
         "ETag": etag,
-        "Cache-Control": IMMUTABLE,
+        "Cache-Control": cache,
         "Accept-Ranges": "bytes",
         "Content-Disposition": content_disposition(filename, attachment=request.args.get("download") == "1"),
     }

@@ -1,0 +1,229 @@
+"""The media pipeline's task: from an original, make what browsers and TVs show.
+
+For a photo: a grid thumbnail (WebP, fits 400×400), a display size (JPEG,
+fits 2048×2048), a tiny placeholder kept in the row, and what the photo says
+about itself (date, camera, place). For a video: the same from a poster
+frame, the video's own facts, and a web copy (H.264/AAC MP4) when the
+original would not play in browsers.
+
+Decoding happens away from the worker process: photos in a process pool,
+videos in child processes with time limits, so a hostile file can neither
+crash nor hang the worker. Derived files are caches, rebuilt from originals
+at will; they are kept as ``derived/ab/cd/<original sha256>/<name>``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import storage, tasks
+from .db import database
+from .media import photo as photo_media
+from .media import video as video_media
+from .models import Media
+
+log = logging.getLogger(__name__)
+
+KIND = "media.render"
+THUMB, PREVIEW, WEB_VIDEO = "thumb.webp", "preview.jpg", "video.mp4"
+PHOTO_TIMEOUT = 120  # seconds; a 100-megapixel panorama takes a few on a Pi
+_SOURCE_RANK = {"upload": 0, "file": 1, "video": 2, "exif": 3}
+
+
+def derived(media: Media, name: str) -> str:
+    return storage.derived_key(media.sha256, name)
+
+
+# ----------------------------------------------------------------- the pool
+def _lower_priority() -> None:
+    """Pool processes yield the CPU to the web server."""
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
+class PhotoPool:
+    """Worker processes for photo decoding; rebuilt if one dies."""
+
+    def __init__(self, processes: int | None = None):
+        self.processes = processes or os.cpu_count() or 1
+        self._executor = None
+
+    def _get(self):
+        if self._executor is None:
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.processes,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_lower_priority,
+            )
+        return self._executor
+
+    def render(self, source: str, out_dir: str) -> photo_media.PhotoResult:
+        future = self._get().submit(photo_media.render_photo, source, out_dir)
+        try:
+            return future.result(timeout=PHOTO_TIMEOUT)
+        except (concurrent.futures.process.BrokenProcessPool, concurrent.futures.TimeoutError):
+            self.close()  # a decoder crashed or hung: start afresh for the next photo
+            raise tasks.PermanentError("the photo decoder crashed or hung on this file") from None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            processes = list((getattr(self._executor, "_processes", None) or {}).values())
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:  # a hung decoder does not get to finish
+                if process.is_alive():
+                    process.kill()
+            self._executor = None
+
+
+# ----------------------------------------------------------------- the task
+@contextlib.contextmanager
+def _original_on_disk(store, media: Media, tmp_dir: Path):
+    """A path to the original: the blob itself when local, else a private download."""
+    key = storage.blob_key(media.sha256)
+    path = store.local_path(key)
+    if path is not None:
+        yield path
+        return
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="original-", delete=True) as out:
+        with store.open(key) as stream:
+            shutil.copyfileobj(stream, out, storage.CHUNK)
+        out.flush()
+        yield out.name
+
+
+def _store_derived(store, media: Media, path: str, name: str) -> None:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(storage.CHUNK):
+            digest.update(chunk)
+    store.put_file(path, sha256=digest.hexdigest(), key=derived(media, name))
+
+
+def _date_fields(media: Media, taken_at, offset, source: str) -> dict:
+    """A better-sourced date wins; an upload or file date never replaces a camera's."""
+    if taken_at is None or _SOURCE_RANK[source] < _SOURCE_RANK.get(media.taken_at_source, 0):
+        return {}
+    return {Media.taken_at: taken_at, Media.taken_at_offset: offset, Media.taken_at_source: source}
+
+
+def _photo_fields(media: Media, result: photo_media.PhotoResult) -> dict:
+    return {
+        Media.width: result.width,
+        Media.height: result.height,
+        Media.placeholder: result.placeholder,
+        Media.damaged: result.damaged,
+        Media.camera_make: result.camera_make,
+        Media.camera_model: result.camera_model,
+        Media.latitude: result.latitude,
+        Media.longitude: result.longitude,
+        **_date_fields(media, result.taken_at, result.taken_at_offset, "exif"),
+    }
+
+
+def render(media_id: int, *, store, settings, pool: PhotoPool) -> None:
+    """Make (or remake) the renditions of one item."""
+    media = Media.get_or_none(Media.id == media_id)
+    if media is None or media.status != "ready":
+        return  # deleted meanwhile, or still being stored (the sweep comes back)
+    work = Path(tempfile.mkdtemp(prefix=f"render-{media.id}-", dir=_tmp(settings)))
+    try:
+        with _original_on_disk(store, media, settings.tmp_path) as source:
+            if media.kind == "photo":
+                fields = _render_photo(media, source, work, store, pool)
+            else:
+                fields = _render_video(media, source, work, store, pool)
+    except (photo_media.PhotoError, video_media.VideoError) as exc:
+        mark_failed(media.id, exc.code)
+        raise tasks.PermanentError(f"{exc.code}: {exc}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with database.atomic():
+        Media.update({**fields, Media.render_status: "ready", Media.render_error: None}).where(
+            Media.id == media.id
+        ).execute()
+    log.info("renditions made", extra={"media_id": media.id, "kind": media.kind})
+
+
+def _tmp(settings) -> Path:
+    settings.tmp_path.mkdir(parents=True, exist_ok=True)
+    return settings.tmp_path
+
+
+def _render_photo(media, source, work: Path, store, pool: PhotoPool) -> dict:
+    result = pool.render(source, str(work))
+    _store_derived(store, media, result.thumb_path, THUMB)
+    _store_derived(store, media, result.display_path, PREVIEW)
+    return _photo_fields(media, result)
+
+
+def _render_video(media, source, work: Path, store, pool: PhotoPool) -> dict:
+    info = video_media.probe_video(source)
+    poster = work / "poster.jpg"
+    video_media.make_poster(source, str(poster), info)
+    frames = pool.render(str(poster), str(work))
+    _store_derived(store, media, frames.thumb_path, THUMB)
+    _store_derived(store, media, frames.display_path, PREVIEW)
+    web_video = video_media.needs_web_copy(info)
+    if web_video:
+        copy = work / WEB_VIDEO
+        video_media.make_web_copy(source, str(copy), info)
+        _store_derived(store, media, str(copy), WEB_VIDEO)
+    return {
+        Media.width: info.width,
+        Media.height: info.height,
+        Media.duration: info.duration,
+        Media.video_codec: info.video_codec,
+        Media.placeholder: frames.placeholder,
+        Media.web_video: web_video,
+        **_date_fields(media, info.creation_time, info.creation_offset, "video"),
+    }
+
+
+def mark_failed(media_id: int, error: str) -> None:
+    Media.update(render_status="failed", render_error=error[:200]).where(Media.id == media_id).execute()
+
+
+def gave_up(payload: dict, error: str) -> None:
+    """After the last retry, the item shows "could not read this file", not a spinner."""
+    media = Media.get_or_none(Media.id == payload.get("media_id"))
+    if media is not None and media.render_status != "failed":
+        mark_failed(media.id, "render_failed")
+
+
+def enqueue(media_id: int) -> None:
+    tasks.enqueue(KIND, {"media_id": media_id}, max_attempts=4)
+
+
+def sweep() -> int:
+    """Queue items still waiting for renditions with no task on the way (e.g. after an upgrade)."""
+    waiting = {
+        json.loads(t.payload).get("media_id")
+        for t in tasks.Task.select(tasks.Task.payload).where(
+            (tasks.Task.kind == KIND) & tasks.Task.status.in_(["queued", "running"])
+        )
+    }
+    count = 0
+    for (media_id,) in (
+        Media.select(Media.id).where((Media.status == "ready") & (Media.render_status == "pending")).tuples()
+    ):
+        if media_id not in waiting:
+            enqueue(media_id)
+            count += 1
+    return count
+
+
+def delete_derived(store, sha256: str) -> None:
+    """Remove what was made from an original whose bytes are being deleted."""
+    prefix = storage.derived_key(sha256, "")
+    for name in (THUMB, PREVIEW, WEB_VIDEO):
+        store.delete(prefix + name)
