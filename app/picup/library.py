@@ -22,7 +22,7 @@ import peewee as pw
 from . import renditions, storage
 from .db import database
 from .errors import PicupError
-from .media.image import probe_image
+from .media.photo import read_header
 from .media.sniff import sniff_file
 from .models import Album, AlbumMedia, AlbumMember, Media, Meta, User, utcnow
 
@@ -176,7 +176,7 @@ def ingest(
         if existing is not None:
             media = existing  # a pending row left by an interrupted ingest: finish it
         else:
-            info = probe_image(received.path) if filetype.kind == "photo" else None
+            info = read_header(str(received.path)) if filetype.kind == "photo" else None
             taken, source = _taken_at(info.taken_at if info else None, last_modified)
             try:
                 with database.atomic():
@@ -189,6 +189,7 @@ def ingest(
                         original_filename=name,
                         taken_at=taken,
                         taken_at_source=source,
+                        taken_at_offset=info.taken_at_offset if info and source == "exif" else None,
                         width=info.width if info else None,
                         height=info.height if info else None,
                         status="pending",

@@ -162,6 +162,35 @@ def render_photo(src_path: str, out_dir: str) -> PhotoResult:
 # -- decoding -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PhotoHeader:
+    """What a photo says about itself without decoding its pixels (cheap, at upload)."""
+
+    width: int | None = None  # after EXIF orientation
+    height: int | None = None
+    taken_at: dt.datetime | None = None  # naive UTC (camera clock time when no offset)
+    taken_at_offset: int | None = None
+
+
+def read_header(src_path: str) -> PhotoHeader:
+    """Size and date from the headers only; an empty header when unreadable.
+
+    The worker's full render comes later and records a clear failure then.
+    """
+    try:
+        with _open(src_path) as image:
+            fmt = image.format
+            exif = _exif(image)
+            width, height = image.size
+    except (PhotoError, OSError):
+        return PhotoHeader()
+    orientation = exif.get(_ORIENTATION, 1) if fmt != "HEIF" else 1
+    if orientation in _TRANSPOSE and orientation >= 5:
+        width, height = height, width
+    date = _date_taken(exif)
+    return PhotoHeader(width, height, date["taken_at"], date["taken_at_offset"])
+
+
 def _render(src_path: str, *, repair: bool):
     """(display JPEG bytes, thumbnail WebP bytes, facts) for one photo."""
     with contextlib.ExitStack() as stack:
