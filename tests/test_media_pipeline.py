@@ -152,3 +152,15 @@ def test_a_task_that_keeps_failing_ends_as_could_not_read(mom, pipeline):
     renditions.gave_up(json.loads(task.payload), "TimeoutError: too slow")
     assert mom.get(f"/api/v1/media/{media['id']}").json["media"]["render"]["status"] == "failed"
     assert tasks.failed() == []
+
+
+def test_a_live_photo_pair_is_two_items_and_nothing_breaks(mom, pipeline):
+    still = mom.upload(media_files.image("HEIF", "orange", size=(400, 300)), "IMG_0001.HEIC").json["media"]
+    motion = mom.upload(media_files.video("mov", codec="libx265", frames=12), "IMG_0001.MOV").json["media"]
+    drain()
+    still = mom.get(f"/api/v1/media/{still['id']}").json["media"]
+    motion = mom.get(f"/api/v1/media/{motion['id']}").json["media"]
+    assert (still["kind"], still["render"]["status"]) == ("photo", "ready")
+    assert (motion["kind"], motion["render"]["status"]) == ("video", "ready")
+    with av.open(io.BytesIO(mom.get(motion["urls"]["video"]).data)) as copy:
+        assert copy.streams.video[0].codec_context.name == "h264", "iPhone HEVC gets a web copy"
