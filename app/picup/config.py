@@ -84,6 +84,8 @@ class Settings:
     upload_expire_hours: int = _setting(24, "uploads", "expire_hours", "PICUP_UPLOAD_EXPIRE_HOURS", int)
     # [library]
     trash_days: int = _setting(30, "library", "trash_days", "PICUP_TRASH_DAYS", int)
+    # [worker]
+    worker_processes: int = _setting(0, "worker", "processes", "PICUP_WORKER_PROCESSES", int)
     # [accounts]
     session_hours: int = _setting(12, "accounts", "session_hours", "PICUP_SESSION_HOURS", int)
     remember_days: int = _setting(365, "accounts", "remember_days", "PICUP_REMEMBER_DAYS", int)

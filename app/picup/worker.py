@@ -58,7 +58,7 @@ class Worker:
     def __init__(self, settings, store, processes: int | None = None):
         self.settings = settings
         self.store = store
-        self.pool = renditions.PhotoPool(processes)
+        self.pool = renditions.PhotoPool(processes or settings.worker_processes or None)
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
