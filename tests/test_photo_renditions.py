@@ -23,8 +23,8 @@ from PIL import Image, ImageCms, ImageDraw, ImageFile
 from picup.media import placeholder
 from picup.media.photo import (
     AVIF_SUPPORTED,
-    DISPLAY_NAME,
     HEIF_SUPPORTED,
+    DISPLAY_NAME,
     THUMB_NAME,
     PhotoError,
     PhotoResult,
@@ -33,15 +33,13 @@ from picup.media.photo import (
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
-needs_heif = pytest.mark.skipif(not HEIF_SUPPORTED, reason="pillow-heif is not installed")
-needs_avif = pytest.mark.skipif(not AVIF_SUPPORTED, reason="this Pillow was built without AVIF")
 FORMATS = [
     "JPEG",
     "PNG",
     "WEBP",
     "GIF",
-    pytest.param("HEIF", marks=needs_heif),
-    pytest.param("AVIF", marks=needs_avif),
+    "HEIF",
+    "AVIF",
 ]
 
 
@@ -335,7 +333,7 @@ def test_a_big_sideways_jpeg_is_shrunk_and_turned_upright(tmp_path):
 
 @pytest.mark.parametrize(
     "fmt",
-    [pytest.param("HEIF", marks=needs_heif), pytest.param("AVIF", marks=needs_avif), "WEBP", "PNG"],
+    ["HEIF", "AVIF", "WEBP", "PNG"],
 )
 def test_a_sideways_photo_in_other_formats_comes_out_upright(fmt, tmp_path):
     stored, exif = stored_with_orientation(6)
@@ -418,7 +416,7 @@ def _half_transparent(mode: str) -> Image.Image:
 @pytest.mark.parametrize(
     "mode, fmt",
     [("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("P", "GIF"), ("RGBA", "WEBP"),
-     pytest.param("RGBA", "AVIF", marks=needs_avif)],
+     ("RGBA", "AVIF")],
 )
 def test_transparency_is_flattened_on_white(mode, fmt, tmp_path):
     picture = _half_transparent(mode)
@@ -719,7 +717,6 @@ def test_a_photo_without_exif_has_no_facts(tmp_path):
     assert (result.camera_make, result.camera_model, result.latitude, result.longitude) == (None,) * 4
 
 
-@needs_heif
 def test_an_iphone_heic_gives_its_date_camera_and_place(tmp_path):
     exif = exif_with(
         ifd0={0x010F: "Apple", 0x0110: "iPhone 15 Pro"},
@@ -792,3 +789,8 @@ def test_a_transparent_picture_keeps_its_see_through_part_in_the_placeholder():
 
     assert at(preview, 0.1, 0.5)[3] > 200 and at(preview, 0.9, 0.5)[3] < 60
     assert at(preview, 0.1, 0.5)[0] > 150
+
+
+def test_heic_and_avif_are_supported_by_this_install():
+    """Both are hard requirements: iPhones save HEIC, newer Androids AVIF."""
+    assert HEIF_SUPPORTED and AVIF_SUPPORTED
