@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -257,8 +258,11 @@ def expire(settings) -> int:
             if part.stem not in live and now.timestamp() - part.stat().st_mtime > 3600:
                 part.unlink(missing_ok=True)
                 gone += 1
-    # Leftovers of raw uploads cut off by a crash.
-    for stray in settings.tmp_path.glob("recv-*"):
+    # Leftovers of raw uploads and renditions cut off by a crash.
+    for stray in [*settings.tmp_path.glob("recv-*"), *settings.tmp_path.glob("render-*")]:
         if now.timestamp() - stray.stat().st_mtime > 3600:
-            stray.unlink(missing_ok=True)
+            if stray.is_dir():
+                shutil.rmtree(stray, ignore_errors=True)
+            else:
+                stray.unlink(missing_ok=True)
     return gone
