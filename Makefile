@@ -16,9 +16,10 @@ run: $(VENV)/.installed ## Install into .venv and serve Picup on http://localhos
 test: $(VENV)/.installed-test chromium ## Install what the tests need and run every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-test ## Run the benchmarks (prints ratios; asserts nothing)
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench ## Run the benchmarks (prints ratios; asserts nothing)
 	$(BIN)/python bench/timeline.py
 	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/thumbnails.py
 
 install: $(VENV)/.installed
 
@@ -36,6 +37,10 @@ $(VENV)/.installed: $(VENV)/bin/python setup.cfg pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	@touch $@
 
 # Browser tests drive Debian's Chromium (Playwright never downloads its own).

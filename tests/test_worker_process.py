@@ -1,5 +1,6 @@
 """`picup worker` as a real process: killed with kill -9 mid-task, another one finishes the work."""
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -60,3 +61,27 @@ def test_a_task_held_by_a_killed_worker_is_finished_by_the_next(tmp_path):
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=60) == 0, "a worker stops cleanly on SIGTERM"
+
+
+def test_sigterm_stops_the_worker_after_the_task_at_hand_not_the_whole_queue(tmp_path):
+    data = tmp_path / "data"
+    source = tmp_path / "scans"
+    source.mkdir()
+    for n in range(150):
+        (source / f"scan{n:03}.jpg").write_bytes(media_files.noisy_jpeg(n, size=(1200, 900)))
+    subprocess.run([PICUP, "user", "add", "mom", "--password-stdin", "--data", str(data)], input="long enough\n",
+                   text=True, env=ENV, check=True, capture_output=True)
+    subprocess.run([PICUP, "import", str(source), "--user", "mom", "--data", str(data)], env=ENV, check=True,
+                   capture_output=True)
+    db = data / "picup.db"
+    ready = "SELECT COUNT(*) FROM media WHERE render_status = 'ready'"
+    worker = subprocess.Popen([PICUP, "worker", "--data", str(data)], env=ENV, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    wait_for(lambda: query(db, ready)[0][0] >= 1, 60, "the first rendition")
+    at_signal = query(db, ready)[0][0]
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    after = query(db, ready)[0][0] - at_signal
+    in_flight = 2 * (os.cpu_count() or 1)  # one task per drain (one drain per core), with room for a race
+    assert after <= in_flight, f"the worker went on through the queue after SIGTERM ({after} more)"
+    assert query(db, "SELECT COUNT(*) FROM task WHERE status = 'running'") == [(0,)], "nothing left half-done"

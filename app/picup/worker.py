@@ -29,10 +29,11 @@ def sweep_renditions() -> int:
     return queued
 
 
-def drain_tasks(max_tasks: int = 100) -> int:
+def drain_tasks(max_tasks: int = 100, stopping: threading.Event | None = None) -> int:
+    """Run due tasks until none is left, ``max_tasks`` ran, or the worker is stopping."""
     ran = 0
     with db.connection():
-        while ran < max_tasks and tasks.run_next():
+        while ran < max_tasks and not (stopping and stopping.is_set()) and tasks.run_next():
             ran += 1
     return ran
 
@@ -59,6 +60,7 @@ class Worker:
         self.settings = settings
         self.store = store
         self.pool = renditions.PhotoPool(processes or settings.worker_processes or None)
+        self.stopping = threading.Event()
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
@@ -78,7 +80,7 @@ class Worker:
         # One drain per core may run at once: each claims its own tasks, and the
         # photo decoding itself happens in the pool's processes.
         add(drain_tasks, "interval", seconds=1, id="tasks", replace_existing=True, misfire_grace_time=30,
-            max_instances=self.pool.processes)
+            max_instances=self.pool.processes, kwargs={"stopping": self.stopping})
         add(sweep_renditions, "interval", minutes=10, id="sweep-renditions", replace_existing=True,
             next_run_time=dt.datetime.now(dt.UTC))
         add(purge_trash, "interval", hours=1, args=[self.store, self.settings], id="purge-trash",
@@ -89,6 +91,8 @@ class Worker:
         log.info("worker started", extra={"jobs": ",".join(j.id for j in self.scheduler.get_jobs())})
 
     def stop(self) -> None:
+        """Finish the task at hand (not the whole queue), then stop."""
+        self.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
             log.info("worker stopped")
