@@ -794,3 +794,36 @@ def test_a_transparent_picture_keeps_its_see_through_part_in_the_placeholder():
 def test_heic_and_avif_are_supported_by_this_install():
     """Both are hard requirements: iPhones save HEIC, newer Androids AVIF."""
     assert HEIF_SUPPORTED and AVIF_SUPPORTED
+
+
+def test_a_108_megapixel_phone_photo_is_shown_not_refused(tmp_path):
+    """Samsung and Xiaomi phones have 108 MP modes: JPEGs that big decode at reduced scale."""
+    source = tmp_path / "108mp.jpg"
+    picture = Image.linear_gradient("L").resize((12000, 9000)).convert("RGB")
+    picture.save(source, "JPEG", quality=70)
+    del picture
+    out = tmp_path / "out"
+    out.mkdir()
+    result = render_photo(str(source), str(out))
+    assert (result.width, result.height) == (12000, 9000)
+    with Image.open(result.display_path) as display:
+        assert max(display.size) <= 2048 and display.size[0] >= 1843
+
+
+def _patch_jpeg_size(data: bytes, width: int, height: int) -> bytes:
+    """Rewrite the SOF0 frame size: a real JPEG header announcing a huge picture."""
+    at = data.index(b"\xff\xc0")
+    return data[: at + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[at + 9:]
+
+
+def test_a_jpeg_announcing_too_many_pixels_is_refused_before_decoding(tmp_path):
+    small = io.BytesIO()
+    Image.new("RGB", (64, 64), RED).save(small, "JPEG")
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(_patch_jpeg_size(small.getvalue(), 20000, 20000))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PhotoError) as refused:
+        render_photo(str(bomb), str(out))
+    assert refused.value.code == "decompression_bomb" and "20000x20000" in str(refused.value)
+    assert list(out.iterdir()) == []

@@ -71,6 +71,12 @@ THUMB_QUALITY = 80
 # it holds even if Pillow's own guard is switched off, and refused from 1x of
 # it (Pillow itself only warns between 1x and 2x).
 MAX_PIXELS = 89_478_485
+# JPEGs decode at 1/2, 1/4 or 1/8 scale (draft), so a 108 or 200 megapixel
+# phone photo costs what a 12 MP one costs: they get a higher limit. Pillow's
+# own guard is raised to match; the per-format check in _open() runs before
+# any pixel is decoded, so other formats keep the lower limit.
+JPEG_MAX_PIXELS = 268_435_456  # 16384 x 16384
+Image.MAX_IMAGE_PIXELS = JPEG_MAX_PIXELS
 
 _WHITE = (255, 255, 255)
 _LANCZOS = Image.Resampling.LANCZOS
@@ -263,11 +269,12 @@ def _open(source) -> Image.Image:
     # so the same limit is checked here as an error. (Turning the warning into an
     # exception with warnings.catch_warnings would change a process-wide filter
     # list under other threads' feet.)
-    if width * height > MAX_PIXELS:
+    limit = JPEG_MAX_PIXELS if image.format == "JPEG" else MAX_PIXELS
+    if width * height > limit:
         image.close()
         raise PhotoError(
             "decompression_bomb",
-            f"The photo is {width}x{height} pixels, more than the {MAX_PIXELS:,} Picup opens safely.",
+            f"The photo is {width}x{height} pixels, more than the {limit:,} Picup opens safely.",
         )
     if width < 1 or height < 1:
         image.close()
