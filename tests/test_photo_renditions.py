@@ -823,7 +823,7 @@ def test_a_jpeg_announcing_too_many_pixels_is_refused_before_decoding(tmp_path):
     bomb.write_bytes(_patch_jpeg_size(small.getvalue(), 20000, 20000))
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(PhotoError) as refused:
+    with pytest.raises(PhotoError) as refused, pytest.warns(Image.DecompressionBombWarning):
         render_photo(str(bomb), str(out))
     assert refused.value.code == "decompression_bomb" and "20000x20000" in str(refused.value)
     assert list(out.iterdir()) == []
