@@ -45,6 +45,7 @@ def test_first_visit_setup_add_photos_sign_out_and_in(browser, live_server, tmp_
     # the picture really arrives and decodes (not just an <img> with a broken link)
     page.wait_for_function("document.querySelector('#grid img').complete")
     assert page.evaluate("document.querySelector('#grid img').naturalWidth") == 320
+    assert page.evaluate("document.querySelector('#grid img').src").endswith("/thumb"), "never the original"
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

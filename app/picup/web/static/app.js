@@ -89,35 +89,43 @@
     return item;
   }
 
-  function showPage(grid, cursor) {
+  function showPage(grid, cursor, waiting) {
     var path = "/api/v1/media?limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
     return api("GET", path).then(function (result) {
       result.data.items.forEach(function (media) {
+        if (media.render.status === "pending") waiting.count += 1;
         var tile = document.createElement("li");
-        if (media.kind === "photo") {
+        if (media.render.status === "ready") {
           var img = document.createElement("img");
           img.loading = "lazy";
           img.alt = media.filename;
-          img.src = media.urls.original;
+          img.src = media.urls.thumb;  /* a small WebP, never the original */
           tile.appendChild(img);
         } else {
-          tile.textContent = "▶ " + media.filename;
+          tile.textContent = (media.kind === "video" ? "▶ " : "") + media.filename;
         }
         grid.appendChild(tile);
       });
-      if (result.data.next_cursor) return showPage(grid, result.data.next_cursor);
+      if (result.data.next_cursor) return showPage(grid, result.data.next_cursor, waiting);
     });
   }
 
   function home() {
     var grid = document.getElementById("grid");
     var status = document.getElementById("upload-status");
+    var polls = 0;
     function refresh() {
+      var waiting = { count: 0 };
       grid.textContent = "";
-      return showPage(grid).then(function () {
+      return showPage(grid, null, waiting).then(function () {
         document.getElementById("empty").hidden = grid.children.length > 0;
         document.getElementById("count").textContent =
           grid.dataset.count.replace("{count}", grid.children.length);
+        /* thumbnails still being made: look again shortly (for a minute at most) */
+        if (waiting.count > 0 && polls < 30) {
+          polls += 1;
+          setTimeout(refresh, 2000);
+        }
       });
     }
     api("GET", "/api/v1/session").then(function (result) {
@@ -138,7 +146,7 @@
               .replace("{reason}", error.message);
           });
         });
-      }, Promise.resolve()).then(refresh);
+      }, Promise.resolve()).then(function () { polls = 0; return refresh(); });
     });
     document.getElementById("sign-out").addEventListener("click", function () {
       api("DELETE", "/api/v1/session").then(function () { window.location.assign("/signin"); });
