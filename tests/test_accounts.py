@@ -118,3 +118,32 @@ def test_user_add_from_the_command_line(tmp_path):
     clash = subprocess.run([str(picup), "user", "add", "grandma", "--password-stdin", "--data", str(data)],
                            input="long enough\n", capture_output=True, text=True, env=env)
     assert clash.returncode == 1 and "already used" in clash.stderr
+
+
+def test_choose_the_language_in_settings(family, app):
+    mom = family.admin
+    assert mom.get("/api/v1/me").json["user"]["language"] is None
+    assert mom.patch("/api/v1/me", json={"language": "ko"}).json["user"]["language"] == "ko"
+    # now her errors are in Korean even though her browser asks for English
+    response = mom.get("/api/v1/media/999", headers={"Accept-Language": "en-US"})
+    assert response.json["error"]["message"] == "찾을 수 없습니다."
+    assert mom.patch("/api/v1/me", json={"language": None}).json["user"]["language"] is None
+    assert mom.patch("/api/v1/me", json={"language": "fr"}).status_code == 400
+    renamed = mom.patch("/api/v1/me", json={"display_name": "  Mother  "})
+    assert renamed.json["user"]["display_name"] == "Mother"
+
+
+def test_changing_the_password_signs_out_every_other_device(family, app):
+    laptop = Api(app).sign_in("mom")
+    tablet = Api(app).sign_in("mom")
+    wrong = laptop.post("/api/v1/me/password", json={"current_password": "nope", "new_password": "new and long"})
+    assert wrong.status_code == 401
+    short = laptop.post("/api/v1/me/password", json={"current_password": "correct horse", "new_password": "x"})
+    assert short.status_code == 400
+    changed = laptop.post("/api/v1/me/password",
+                          json={"current_password": "correct horse", "new_password": "new and long"})
+    assert changed.status_code == 200
+    assert laptop.get("/api/v1/me").status_code == 200, "this device stays signed in"
+    assert tablet.get("/api/v1/me").status_code == 401, "the others are signed out"
+    assert Api(app).post("/api/v1/session", json={"username": "mom", "password": "correct horse"}).status_code == 401
+    Api(app).sign_in("mom", "new and long")

@@ -153,3 +153,36 @@ def user_for_token(value: str) -> User | None:
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=5):
         ApiToken.update(last_used_at=now).where(ApiToken.id == token.id).execute()
     return token.user
+
+
+def update_profile(user: User, *, display_name=None, language=None, clear_language=False) -> User:
+    """What a person may change about themselves: the name shown and the language."""
+    changes = {}
+    if display_name is not None:
+        name = display_name.strip() if isinstance(display_name, str) else ""
+        if not name or len(name) > 100:
+            raise PicupError("invalid_value", field="display_name")
+        changes[User.display_name] = name
+    if clear_language:
+        changes[User.language] = None
+    elif language is not None:
+        if language not in ("en", "ko"):
+            raise PicupError("invalid_value", field="language")
+        changes[User.language] = language
+    if changes:
+        User.update(changes).where(User.id == user.id).execute()
+    return User.get_by_id(user.id)
+
+
+def change_password(user: User, current: str, new: str, *, keep_session: Session | None) -> None:
+    """Change the password after checking the current one; every other sign-in ends."""
+    if not verify_password(current or "", user.password_hash):
+        raise PicupError("wrong_credentials")
+    if len(new or "") < MIN_PASSWORD:
+        raise PicupError("invalid_value", field="new_password")
+    with database.atomic():
+        User.update(password_hash=hash_password(new)).where(User.id == user.id).execute()
+        others = Session.delete().where(Session.user == user)
+        if keep_session is not None:
+            others = others.where(Session.id != keep_session.id)
+        others.execute()

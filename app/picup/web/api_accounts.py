@@ -84,6 +84,38 @@ def sign_out():
     return response
 
 
+@bp.get("/me")
+@login_required
+def me():
+    """The signed-in person."""
+    return jsonify({"user": g.user.public()})
+
+
+@bp.patch("/me")
+@login_required
+def update_me():
+    """Change your name or language: ``{"display_name"}``, ``{"language": "ko" | "en" | null}``."""
+    data = json_body()
+    user = accounts.update_profile(
+        g.user,
+        display_name=data.get("display_name"),
+        language=data.get("language"),
+        clear_language="language" in data and data["language"] is None,
+    )
+    return jsonify({"user": user.public()})
+
+
+@bp.post("/me/password")
+@login_required
+def change_password():
+    """``{"current_password", "new_password"}``; signs out every other device."""
+    data = json_body()
+    accounts.change_password(
+        g.user, str(data.get("current_password", "")), str(data.get("new_password", "")), keep_session=g.session
+    )
+    return jsonify({"changed": True})
+
+
 @bp.get("/users")
 @admin_required
 def list_users():
