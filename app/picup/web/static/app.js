@@ -89,48 +89,134 @@
     return item;
   }
 
-  function showPage(grid, cursor, waiting) {
-    var path = "/api/v1/media?limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
-    return api("GET", path).then(function (result) {
-      result.data.items.forEach(function (media) {
-        if (media.render.status === "pending") waiting.count += 1;
-        var tile = document.createElement("li");
-        if (media.render.status === "ready") {
-          var img = document.createElement("img");
-          img.loading = "lazy";
-          img.alt = media.filename;
-          img.src = media.urls.thumb;  /* a small WebP, never the original */
-          tile.appendChild(img);
-        } else {
-          tile.textContent = (media.kind === "video" ? "▶ " : "") + media.filename;
-        }
-        grid.appendChild(tile);
-      });
-      if (result.data.next_cursor) return showPage(grid, result.data.next_cursor, waiting);
-    });
+  /* The moment a photo was taken, as the clock showed where it was taken. */
+  function localTaken(media) {
+    var moment = new Date(media.taken_at);
+    if (media.taken_at_offset === null) return { date: moment, zone: undefined };
+    return { date: new Date(moment.getTime() + media.taken_at_offset * 60000), zone: "UTC" };
   }
 
-  function home() {
-    var grid = document.getElementById("grid");
-    var status = document.getElementById("upload-status");
-    var polls = 0;
-    function refresh() {
-      var waiting = { count: 0 };
-      grid.textContent = "";
-      return showPage(grid, null, waiting).then(function () {
-        document.getElementById("empty").hidden = grid.children.length > 0;
-        document.getElementById("count").textContent =
-          grid.dataset.count.replace("{count}", grid.children.length);
-        /* thumbnails still being made: look again shortly (for a minute at most) */
-        if (waiting.count > 0 && polls < 30) {
-          polls += 1;
-          setTimeout(refresh, 2000);
-        }
+  function monthTitle(media, lang) {
+    var taken = localTaken(media);
+    return new Intl.DateTimeFormat(lang, { year: "numeric", month: "long", timeZone: taken.zone })
+      .format(taken.date);
+  }
+
+  function duration(seconds) {
+    var whole = Math.round(seconds || 0);
+    var minutes = Math.floor(whole / 60), rest = whole % 60;
+    return minutes + ":" + (rest < 10 ? "0" : "") + rest;
+  }
+
+  function fillTile(tile, media) {
+    tile.textContent = "";
+    if (media.render.status === "ready") {
+      var img = document.createElement("img");
+      img.loading = "lazy";
+      img.alt = media.filename;
+      img.src = media.urls.thumb;  /* a small WebP, never the original */
+      if (media.placeholder && window.PicupThumbHash) {
+        var blur = window.PicupThumbHash.toDataURL(media.placeholder);
+        if (blur) tile.style.backgroundImage = "url(" + blur + ")";
+      }
+      tile.appendChild(img);
+    } else {
+      var name = document.createElement("span");
+      name.className = "name";
+      name.textContent = media.filename;
+      tile.appendChild(name);
+    }
+    if (media.kind === "video") {
+      var badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = "▶ " + duration(media.duration);
+      tile.appendChild(badge);
+    }
+  }
+
+  /* Thumbnails still being made: look again every 2 s, for a minute at most. */
+  function watch(tile, media, tries) {
+    if (media.render.status !== "pending" || tries > 30) return;
+    setTimeout(function () {
+      api("GET", "/api/v1/media/" + media.id).then(function (result) {
+        fillTile(tile, result.data.media);
+        watch(tile, result.data.media, tries + 1);
       });
+    }, 2000);
+  }
+
+  function Timeline(root, lang) {
+    this.root = root;
+    this.lang = lang;
+    this.reset();
+  }
+
+  Timeline.prototype.reset = function () {
+    this.root.textContent = "";
+    this.cursor = null;
+    this.done = false;
+    this.loading = null;
+    this.month = null;
+    this.grid = null;
+    this.count = 0;
+  };
+
+  Timeline.prototype.more = function () {
+    var self = this;
+    if (self.done) return Promise.resolve();
+    if (self.loading) return self.loading;
+    var path = "/api/v1/media?limit=100" + (self.cursor ? "&cursor=" + encodeURIComponent(self.cursor) : "");
+    self.loading = api("GET", path).then(function (result) {
+      result.data.items.forEach(function (media) {
+        var title = monthTitle(media, self.lang);
+        if (title !== self.month) {
+          var heading = document.createElement("h2");
+          heading.textContent = title;
+          self.grid = document.createElement("ul");
+          self.grid.className = "grid";
+          self.root.appendChild(heading);
+          self.root.appendChild(self.grid);
+          self.month = title;
+        }
+        var tile = document.createElement("li");
+        fillTile(tile, media);
+        self.grid.appendChild(tile);
+        self.count += 1;
+        watch(tile, media, 0);
+      });
+      self.cursor = result.data.next_cursor;
+      self.done = !self.cursor;
+      self.loading = null;
+    }, function (error) {
+      self.loading = null;
+      throw error;
+    });
+    return self.loading;
+  };
+
+  function home() {
+    var root = document.getElementById("timeline");
+    var status = document.getElementById("upload-status");
+    var timeline = new Timeline(root, document.documentElement.lang);
+    var sentinel = document.getElementById("more");
+    function fill() {
+      /* keep loading while the end of the list is on screen */
+      return timeline.more().then(function () {
+        document.getElementById("empty").hidden = timeline.count > 0;
+        var rect = sentinel.getBoundingClientRect();
+        if (!timeline.done && rect.top < window.innerHeight * 2) return fill();
+      });
+    }
+    if (window.IntersectionObserver) {
+      new IntersectionObserver(function (entries) {
+        if (entries[0].isIntersecting) fill();
+      }, { rootMargin: "800px" }).observe(sentinel);
+    } else {
+      window.addEventListener("scroll", fill);
     }
     api("GET", "/api/v1/session").then(function (result) {
       csrf = result.data.csrf_token;
-      return refresh();
+      return fill();
     });
     document.getElementById("add-files").addEventListener("change", function (event) {
       var files = Array.prototype.slice.call(event.target.files);
@@ -146,7 +232,7 @@
               .replace("{reason}", error.message);
           });
         });
-      }, Promise.resolve()).then(function () { polls = 0; return refresh(); });
+      }, Promise.resolve()).then(function () { timeline.reset(); return fill(); });
     });
     document.getElementById("sign-out").addEventListener("click", function () {
       api("DELETE", "/api/v1/session").then(function () { window.location.assign("/signin"); });
@@ -157,5 +243,5 @@
     var form = document.getElementById(id);
     if (form) bindForm(form);
   });
-  if (document.getElementById("grid")) home();
+  if (document.getElementById("timeline")) home();
 })();
