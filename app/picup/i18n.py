@@ -9,6 +9,11 @@ from importlib import resources
 LANGUAGES = ("en", "ko")
 
 
+def catalogue(lang: str) -> dict:
+    """Every text in ``lang`` (English for an unknown language)."""
+    return _catalog(lang if lang in LANGUAGES else "en")
+
+
 @functools.cache
 def _catalog(lang: str) -> dict:
     text = resources.files("picup.translations").joinpath(f"{lang}.json").read_text("utf-8")

@@ -8,14 +8,15 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, render_template
 
 from .. import accounts, i18n
-from .auth import public
+from .auth import public, state
 
 bp = Blueprint("pages", __name__)
 
 
 def _render(template: str, **context):
     lang = g.get("lang", "en")
-    return render_template(template, lang=lang, t=lambda key, **p: i18n.translate(f"pages.{key}", lang, **p), **context)
+    t = lambda key, **p: i18n.translate(f"pages.{key}", lang, **p)  # noqa: E731
+    return render_template(template, lang=lang, t=t, strings=i18n.catalogue(lang)["pages"], **context)
 
 
 @bp.get("/")
@@ -27,6 +28,15 @@ def home():
     if g.user is None:
         return redirect("/signin")
     return _render("home.html", user=g.user)
+
+
+@bp.get("/trash")
+@public
+def trash():
+    """What was deleted, and when it goes for good; put things back."""
+    if g.user is None:
+        return redirect("/signin")
+    return _render("trash.html", user=g.user, trash_days=state().settings.trash_days)
 
 
 @bp.get("/setup")

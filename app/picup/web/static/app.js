@@ -2,6 +2,14 @@
 (function () {
   "use strict";
   var csrf = null;
+  var stringsNode = document.getElementById("strings");
+  var strings = stringsNode ? JSON.parse(stringsNode.textContent) : {};
+
+  function text(key, values) {
+    var result = strings[key] || key;
+    Object.keys(values || {}).forEach(function (name) { result = result.replace("{" + name + "}", values[name]); });
+    return result;
+  }
 
   function api(method, path, body, headers) {
     var options = { method: method, credentials: "same-origin", headers: headers || {} };
@@ -24,6 +32,11 @@
         return { response: response, data: data };
       });
     });
+  }
+
+  function ensureCsrf() {
+    if (csrf) return Promise.resolve(csrf);
+    return api("GET", "/api/v1/session").then(function (result) { csrf = result.data.csrf_token; return csrf; });
   }
 
   function bindForm(form) {
@@ -82,9 +95,9 @@
   }
 
   /* ---------------------------------------------------------------- home */
-  function say(list, template, name, reason) {
+  function say(list, message) {
     var item = document.createElement("li");
-    item.textContent = template.replace("{name}", name).replace("{reason}", reason || "");
+    item.textContent = message;
     list.appendChild(item);
     return item;
   }
@@ -110,6 +123,7 @@
 
   function fillTile(tile, media) {
     tile.textContent = "";
+    tile.setAttribute("aria-label", text("open_photo", { name: media.filename }));
     if (media.render.status === "ready") {
       var img = document.createElement("img");
       img.loading = "lazy";
@@ -159,6 +173,7 @@
     this.month = null;
     this.grid = null;
     this.count = 0;
+    this.items = [];
   };
 
   Timeline.prototype.more = function () {
@@ -178,9 +193,15 @@
           self.root.appendChild(self.grid);
           self.month = title;
         }
-        var tile = document.createElement("li");
+        var item = document.createElement("li");
+        var tile = document.createElement("button");
+        tile.type = "button";
+        tile.className = "tile";
+        tile.dataset.index = String(self.items.length);
+        self.items.push(media);
         fillTile(tile, media);
-        self.grid.appendChild(tile);
+        item.appendChild(tile);
+        self.grid.appendChild(item);
         self.count += 1;
         watch(tile, media, 0);
       });
@@ -199,6 +220,10 @@
     var status = document.getElementById("upload-status");
     var timeline = new Timeline(root, document.documentElement.lang);
     var sentinel = document.getElementById("more");
+    root.addEventListener("click", function (event) {
+      var tile = event.target.closest ? event.target.closest(".tile") : null;
+      if (tile && window.PicupViewer) window.PicupViewer.open(timeline, parseInt(tile.dataset.index, 10));
+    });
     function fill() {
       /* keep loading while the end of the list is on screen */
       return timeline.more().then(function () {
@@ -214,34 +239,74 @@
     } else {
       window.addEventListener("scroll", fill);
     }
-    api("GET", "/api/v1/session").then(function (result) {
-      csrf = result.data.csrf_token;
-      return fill();
-    });
+    ensureCsrf().then(fill);
+    Picup.refresh = function () { timeline.reset(); return fill(); };
     document.getElementById("add-files").addEventListener("change", function (event) {
       var files = Array.prototype.slice.call(event.target.files);
       event.target.value = "";
       files.reduce(function (previous, file) {
         return previous.then(function () {
-          var line = say(status, status.dataset.adding, file.name);
+          var line = say(status, text("adding", { name: file.name }));
           return tusUpload(file).then(function (outcome) {
-            line.textContent = (outcome.duplicate ? status.dataset.already : status.dataset.added)
-              .replace("{name}", file.name);
+            line.textContent = text(outcome.duplicate ? "already_there" : "added", { name: file.name });
           }, function (error) {
-            line.textContent = status.dataset.failed.replace("{name}", file.name)
-              .replace("{reason}", error.message);
+            line.textContent = text("not_added", { name: file.name, reason: error.message });
           });
         });
       }, Promise.resolve()).then(function () { timeline.reset(); return fill(); });
     });
-    document.getElementById("sign-out").addEventListener("click", function () {
-      api("DELETE", "/api/v1/session").then(function () { window.location.assign("/signin"); });
-    });
   }
+
+  /* ---------------------------------------------------------------- trash */
+  function trashPage() {
+    var list = document.getElementById("trash");
+    var notice = document.getElementById("notice");
+    var lang = document.documentElement.lang;
+    function show() {
+      return api("GET", "/api/v1/trash").then(function (result) {
+        list.textContent = "";
+        document.getElementById("trash-empty").hidden = result.data.items.length > 0;
+        result.data.items.forEach(function (media) {
+          var item = document.createElement("li");
+          var picture = document.createElement("div");
+          picture.className = "tile";
+          fillTile(picture, media);
+          var words = document.createElement("p");
+          var gone = new Intl.DateTimeFormat(lang, { dateStyle: "long" }).format(new Date(media.purge_at));
+          words.textContent = media.filename + " · " + text("gone_on", { date: gone });
+          var restore = document.createElement("button");
+          restore.type = "button";
+          restore.textContent = text("restore");
+          restore.addEventListener("click", function () {
+            api("POST", "/api/v1/media/" + media.id + "/restore").then(function () {
+              notice.textContent = text("restored", { name: media.filename });
+              return show();
+            });
+          });
+          item.appendChild(picture);
+          item.appendChild(words);
+          item.appendChild(restore);
+          list.appendChild(item);
+        });
+      });
+    }
+    ensureCsrf().then(show);
+  }
+
+  var Picup = window.Picup = { api: api, text: text, fillTile: fillTile, ensureCsrf: ensureCsrf,
+                               localTaken: localTaken };
 
   ["setup-form", "signin-form"].forEach(function (id) {
     var form = document.getElementById(id);
     if (form) bindForm(form);
   });
+  var signOut = document.getElementById("sign-out");
+  if (signOut) {
+    signOut.addEventListener("click", function () {
+      ensureCsrf().then(function () { return api("DELETE", "/api/v1/session"); })
+        .then(function () { window.location.assign("/signin"); });
+    });
+  }
   if (document.getElementById("timeline")) home();
+  if (document.getElementById("trash")) trashPage();
 })();

@@ -1,0 +1,130 @@
+/* The viewer: one photo or video at a time, full screen.
+   Arrow keys, swipes and big buttons move; Escape closes; delete has an undo. */
+(function () {
+  "use strict";
+  var Picup = window.Picup;
+  var root = document.getElementById("viewer");
+  if (!Picup || !root) return;
+  var stage = root.querySelector(".stage");
+  var caption = root.querySelector(".caption");
+  var download = root.querySelector("[data-action=download]");
+  var notice = document.getElementById("notice");
+  var timeline = null;
+  var index = 0;
+  var opener = null;
+  var undoTimer = null;
+
+  function dateInWords(media) {
+    var taken = Picup.localTaken(media);
+    return new Intl.DateTimeFormat(document.documentElement.lang, {
+      dateStyle: "full", timeStyle: "short", timeZone: taken.zone
+    }).format(taken.date);
+  }
+
+  function show() {
+    var media = timeline.items[index];
+    stage.textContent = "";
+    if (media.render.status === "failed") {
+      var message = document.createElement("p");
+      message.textContent = Picup.text("cannot_show");
+      stage.appendChild(message);
+    } else if (media.render.status !== "ready") {
+      var waiting = document.createElement("p");
+      waiting.textContent = Picup.text("being_prepared");
+      stage.appendChild(waiting);
+    } else if (media.kind === "video") {
+      var video = document.createElement("video");
+      video.controls = true;
+      video.preload = "metadata";
+      video.poster = media.urls.preview;
+      video.src = media.urls.video;
+      video.setAttribute("aria-label", media.filename);
+      stage.appendChild(video);
+    } else {
+      var img = document.createElement("img");
+      img.src = media.urls.preview;  /* the display size; the original only on download */
+      img.alt = media.filename;
+      stage.appendChild(img);
+    }
+    caption.textContent = dateInWords(media);
+    download.href = media.urls.original + "?download=1";
+    root.querySelector("[data-action=previous]").disabled = index === 0;
+    root.querySelector("[data-action=next]").disabled = index >= timeline.items.length - 1 && timeline.done;
+  }
+
+  function move(step) {
+    var target = index + step;
+    if (target < 0) return;
+    if (target < timeline.items.length) {
+      index = target;
+      show();
+    } else if (!timeline.done) {
+      timeline.more().then(function () { if (target < timeline.items.length) { index = target; show(); } });
+    }
+  }
+
+  function close() {
+    var video = stage.querySelector("video");
+    if (video) video.pause();
+    stage.textContent = "";
+    root.hidden = true;
+    document.body.classList.remove("viewing");
+    if (opener) opener.focus();
+  }
+
+  function remove() {
+    var media = timeline.items[index];
+    Picup.api("DELETE", "/api/v1/media/" + media.id).then(function () {
+      close();
+      notice.querySelector("span").textContent = Picup.text("moved_to_trash");
+      notice.hidden = false;
+      notice.querySelector("button").onclick = function () {
+        Picup.api("POST", "/api/v1/media/" + media.id + "/restore").then(function () {
+          notice.hidden = true;
+          return Picup.refresh();
+        });
+      };
+      clearTimeout(undoTimer);
+      undoTimer = setTimeout(function () { notice.hidden = true; }, 15000);
+      return Picup.refresh();
+    });
+  }
+
+  root.addEventListener("click", function (event) {
+    var action = event.target.getAttribute("data-action");
+    if (action === "previous") move(-1);
+    else if (action === "next") move(1);
+    else if (action === "close") close();
+    else if (action === "delete") remove();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (root.hidden) return;
+    if (event.key === "ArrowLeft") move(-1);
+    else if (event.key === "ArrowRight") move(1);
+    else if (event.key === "Escape") close();
+  });
+
+  var touchX = null;
+  stage.addEventListener("touchstart", function (event) {
+    touchX = event.changedTouches[0].clientX;
+  }, { passive: true });
+  stage.addEventListener("touchend", function (event) {
+    if (touchX === null) return;
+    var dx = event.changedTouches[0].clientX - touchX;
+    touchX = null;
+    if (Math.abs(dx) > 50) move(dx < 0 ? 1 : -1);  /* swipe left: the next photo */
+  });
+
+  window.PicupViewer = {
+    open: function (fromTimeline, at) {
+      timeline = fromTimeline;
+      index = at;
+      opener = document.activeElement;
+      root.hidden = false;
+      document.body.classList.add("viewing");
+      show();
+      root.querySelector("[data-action=close]").focus();
+    }
+  };
+})();
