@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from picup import config, create_app
+from tests.browser import launch
 
 BIN = Path(sys.executable).parent
 
@@ -168,3 +169,14 @@ def live_server(tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()

@@ -2,19 +2,9 @@
 
 import datetime as dt
 
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests import media_files
-from tests.browser import launch
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 def test_first_visit_setup_add_photos_sign_out_and_in(browser, live_server, tmp_path):

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import sync_playwright
 
 import picup
 from picup.media import placeholder
-from tests.browser import launch
 
 SCRIPT = Path(picup.__file__).parent / "web" / "static" / "thumbhash.js"
 
@@ -70,14 +68,6 @@ PICTURES = {
     "alpha ramp": alpha_ramp,
     "large photo": large_photo,
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
