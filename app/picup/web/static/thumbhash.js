@@ -266,9 +266,9 @@
   }
 
   function toDataURL(text) {
+    var picture = toRGBA(text);
+    if (!picture) return null;
     try {
-      var picture = decodeBytes(base64ToBytes(text));
-      if (!picture) return null;
       return "data:image/png;base64," + bytesToBase64(pngBytes(picture.w, picture.h, picture.rgba));
     } catch (e) {
       return null;
