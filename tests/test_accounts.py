@@ -4,6 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from picup import accounts
+from picup.errors import PicupError
+from picup.models import User
 from tests.conftest import Api
 
 
@@ -147,3 +152,126 @@ def test_changing_the_password_signs_out_every_other_device(family, app):
     assert tablet.get("/api/v1/me").status_code == 401, "the others are signed out"
     assert Api(app).post("/api/v1/session", json={"username": "mom", "password": "correct horse"}).status_code == 401
     Api(app).sign_in("mom", "new and long")
+
+
+def test_everyone_signed_in_sees_the_family_by_name_and_nothing_more(family):
+    mom = family.admin
+    dad = family.member("dad", display_name="Dad")
+    kid = family.member("kid", display_name="Anna")
+    mom.post("/api/v1/albums", json={"title": "Secret birthday plans"})
+    response = kid.get("/api/v1/family")
+    assert response.status_code == 200
+    assert response.json == {"members": [{"id": kid.user["id"], "display_name": "Anna"},
+                                         {"id": dad.user["id"], "display_name": "Dad"},
+                                         {"id": mom.user["id"], "display_name": "Mom"}]}
+    # no sign-in names, admin flags or albums: only whom an album could be shared with
+    text = response.get_data(as_text=True)
+    assert "mom" not in text and "is_admin" not in text and "Secret" not in text
+    assert dad.get("/api/v1/users").status_code == 403
+
+
+def test_admin_resets_a_forgotten_password_and_the_old_sign_ins_end(family, app):
+    mom = family.admin
+    dad = family.member("dad")
+    tablet = Api(app).sign_in("dad")
+    token = dad.post("/api/v1/tokens", json={"name": "photo frame"}).json["token"]
+    short = mom.patch(f"/api/v1/users/{dad.user['id']}", json={"password": "short"})
+    assert short.status_code == 400 and short.json["error"]["code"] == "invalid_value"
+    assert "password" in short.json["error"]["message"]
+    assert dad.get("/api/v1/me").status_code == 200, "a refused reset changes nothing"
+
+    reset = mom.patch(f"/api/v1/users/{dad.user['id']}", json={"password": "a new secret"})
+    assert reset.status_code == 200
+    assert reset.json == {"user": {"id": dad.user["id"], "username": "dad", "display_name": "dad",
+                                   "is_admin": False, "language": None}}
+    for device in (dad, tablet):  # their old cookies no longer work
+        gone = device.get("/api/v1/me")
+        assert gone.status_code == 401 and gone.json["error"]["code"] == "not_signed_in"
+    assert Api(app).post("/api/v1/session", json={"username": "dad", "password": "correct horse"}).status_code == 401
+    assert Api(app).sign_in("dad", "a new secret").get("/api/v1/me").json["user"]["username"] == "dad"
+    # his scripts keep working, and mom was not signed out
+    assert app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert mom.get("/api/v1/me").status_code == 200
+
+
+def test_an_admin_resetting_their_own_password_stays_signed_in_here_only(family, app):
+    mom = family.admin
+    laptop = Api(app).sign_in("mom")
+    assert mom.patch(f"/api/v1/users/{mom.user['id']}", json={"password": "a new secret"}).status_code == 200
+    assert mom.get("/api/v1/me").status_code == 200
+    assert laptop.get("/api/v1/me").status_code == 401
+    Api(app).sign_in("mom", "a new secret")
+
+
+def test_only_an_admin_changes_family_members(family, app):
+    mom = family.admin
+    dad = family.member("dad")
+    for change in ({"is_admin": True}, {"password": "dad's new one"}, {"display_name": "Boss"}):
+        refused = dad.patch(f"/api/v1/users/{dad.user['id']}", json=change)
+        assert refused.status_code == 403 and refused.json["error"]["code"] == "admin_only"
+    assert dad.patch(f"/api/v1/users/{mom.user['id']}", json={"is_admin": False}).status_code == 403
+    assert dad.get("/api/v1/me").json["user"] == dad.user
+    assert mom.get("/api/v1/me").json["user"]["is_admin"] is True
+    Api(app).sign_in("dad")  # his password is unchanged
+    missing = mom.patch("/api/v1/users/999", json={"display_name": "Ghost"})
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
+
+
+def test_admin_renames_and_makes_another_admin(family):
+    mom = family.admin
+    dad = family.member("dad")
+    bad = mom.patch(f"/api/v1/users/{dad.user['id']}", json={"display_name": "   ", "is_admin": True})
+    assert bad.status_code == 400 and bad.json["error"]["code"] == "invalid_value"
+    assert dad.get("/api/v1/me").json["user"]["is_admin"] is False, "nothing changes when one value is wrong"
+    assert mom.patch(f"/api/v1/users/{dad.user['id']}", json={"is_admin": "yes"}).status_code == 400
+    changed = mom.patch(f"/api/v1/users/{dad.user['id']}", json={"display_name": "  Father ", "is_admin": True})
+    assert changed.status_code == 200
+    assert changed.json["user"]["display_name"] == "Father" and changed.json["user"]["is_admin"] is True
+    assert dad.get("/api/v1/users").status_code == 200, "he is an admin at once, without signing in again"
+    # now there are two admins, so dad may take mom's flag away
+    assert dad.patch(f"/api/v1/users/{mom.user['id']}", json={"is_admin": False}).json["user"]["is_admin"] is False
+    assert mom.get("/api/v1/users").status_code == 403
+
+
+def test_the_last_admin_cannot_stop_being_one(family, app):
+    mom = family.admin
+    family.member("dad")
+    refused = mom.patch(f"/api/v1/users/{mom.user['id']}", json={"is_admin": False})
+    assert refused.status_code == 400
+    assert refused.json["error"] == {"code": "invalid_value", "message": 'The value of "is_admin" is not valid.'}
+    assert mom.get("/api/v1/me").json["user"]["is_admin"] is True
+    assert mom.get("/api/v1/users").status_code == 200
+
+
+def test_the_family_always_keeps_an_admin(family, app):
+    family.member("dad")
+    mom = User.get(User.username == "mom")
+    with pytest.raises(PicupError) as refused:
+        accounts.update_user(mom, by=None, is_admin=False)  # e.g. a script: nobody else is an admin
+    assert refused.value.code == "invalid_value" and refused.value.params == {"field": "is_admin"}
+    assert User.get(User.username == "mom").is_admin is True
+
+
+def test_admin_sees_which_albums_each_person_can_see(family):
+    mom = family.admin
+    dad, kid = family.member("dad"), family.member("kid")
+    ids = {}
+    for api, title in ((mom, "Jeju"), (mom, "Seoul"), (mom, "Presents"), (dad, "Fishing")):
+        ids[title] = api.post("/api/v1/albums", json={"title": title}).json["album"]["id"]
+    mom.put(f"/api/v1/albums/{ids['Jeju']}/members", json={"members": [{"user_id": dad.user["id"], "role": "view"}]})
+    mom.put(f"/api/v1/albums/{ids['Seoul']}/members",
+            json={"members": [{"user_id": dad.user["id"], "role": "add"}, {"user_id": kid.user["id"]}]})
+    users = {u["username"]: u for u in mom.get("/api/v1/users").json["users"]}
+    assert [u for u in users] == ["mom", "dad", "kid"]
+
+    def seen(name):
+        return sorted((a["title"], a["owner_id"], a["role"], a["id"]) for a in users[name]["albums"])
+
+    me, him = mom.user["id"], dad.user["id"]
+    assert seen("mom") == [("Jeju", me, "owner", ids["Jeju"]), ("Presents", me, "owner", ids["Presents"]),
+                           ("Seoul", me, "owner", ids["Seoul"])]
+    assert seen("dad") == [("Fishing", him, "owner", ids["Fishing"]), ("Jeju", me, "view", ids["Jeju"]),
+                           ("Seoul", me, "add", ids["Seoul"])]
+    assert seen("kid") == [("Seoul", me, "view", ids["Seoul"])]
+    assert set(users["kid"]["albums"][0]) == {"id", "title", "owner_id", "role"}
+    assert users["kid"]["is_admin"] is False and users["kid"]["display_name"] == "kid"

@@ -2,6 +2,7 @@
 
 import pytest
 
+from picup import worker
 from tests import media_files
 
 
@@ -125,3 +126,53 @@ def test_trashed_photos_vanish_from_shared_albums(family, photos):
     assert [m["id"] for m in dad.get(f"/api/v1/media?album={trip['id']}").json["items"]] == [photos[1]]
     assert dad.get(f"/api/v1/media/{photos[0]}/original").status_code == 404
     assert mom.get(f"/api/v1/albums/{trip['id']}").json["album"]["media_count"] == 1
+
+
+@pytest.fixture
+def pipeline(app, settings):
+    """The worker's renditions, run by hand (see tests/test_media_pipeline.py)."""
+    w = worker.Worker(settings, app.extensions["picup"].store, processes=1)
+    w.register()
+    yield w
+    w.pool.close()
+
+
+def test_albums_show_their_owner_and_cover_picture(family, photos, pipeline):
+    mom, dad = family.admin, family.member("dad", display_name="Dad")
+    trip = album(mom)
+    empty = album(mom, "Nothing yet")
+    mom.post(f"/api/v1/albums/{trip['id']}/media", json={"media_ids": photos[:2]})
+    for a in (trip, empty):
+        mom.put(f"/api/v1/albums/{a['id']}/members", json={"members": [{"user_id": dad.user["id"]}]})
+
+    def listed(api):
+        return {a["title"]: a for a in api.get("/api/v1/albums").json["albums"]}
+
+    # the cover photo is chosen but not rendered yet: nothing to paint
+    assert listed(mom)["Jeju 2023"]["cover_id"] == photos[0] and listed(mom)["Jeju 2023"]["cover"] is None
+    assert worker.drain_tasks() > 0
+    cover_photo = mom.get(f"/api/v1/media/{photos[0]}").json["media"]
+    assert cover_photo["render"]["status"] == "ready" and cover_photo["placeholder"]
+    for api in (mom, dad):
+        albums = listed(api)
+        assert albums["Jeju 2023"]["owner_name"] == "Mom" and albums["Nothing yet"]["owner_name"] == "Mom"
+        assert albums["Jeju 2023"]["cover"] == {"thumb": f"/api/v1/media/{photos[0]}/thumb",
+                                                "placeholder": cover_photo["placeholder"]}
+        assert albums["Nothing yet"]["cover"] is None
+        thumb = api.get(albums["Jeju 2023"]["cover"]["thumb"])  # someone it is shared with can load it
+        assert thumb.status_code == 200 and thumb.headers["Content-Type"] == "image/webp"
+    one = dad.get(f"/api/v1/albums/{trip['id']}").json["album"]
+    assert one["owner_name"] == "Mom" and one["cover"]["thumb"] == f"/api/v1/media/{photos[0]}/thumb"
+
+    # a cover in the trash is not shown, and comes back with the photo
+    mom.delete(f"/api/v1/media/{photos[0]}")
+    assert listed(mom)["Jeju 2023"]["cover"] is None and listed(dad)["Jeju 2023"]["cover"] is None
+    assert mom.get(f"/api/v1/albums/{trip['id']}").json["album"]["cover"] is None
+    mom.post(f"/api/v1/media/{photos[0]}/restore")
+    assert listed(dad)["Jeju 2023"]["cover"]["thumb"] == f"/api/v1/media/{photos[0]}/thumb"
+    # choosing another cover shows that one
+    chosen = mom.patch(f"/api/v1/albums/{trip['id']}", json={"cover_id": photos[1]}).json["album"]
+    assert chosen["cover"]["thumb"] == f"/api/v1/media/{photos[1]}/thumb"
+    # renamed owners show under their new name
+    mom.patch("/api/v1/me", json={"display_name": "Mother"})
+    assert listed(dad)["Jeju 2023"]["owner_name"] == "Mother"

@@ -44,14 +44,27 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _check_password(password, field: str = "password") -> str:
+    """The one strength rule for every new password: at least ``MIN_PASSWORD`` characters."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise PicupError("invalid_value", field=field)
+    return password
+
+
+def _check_display_name(display_name) -> str:
+    name = display_name.strip() if isinstance(display_name, str) else ""
+    if not name or len(name) > 100:
+        raise PicupError("invalid_value", field="display_name")
+    return name
+
+
 def _check_new_user(username: str, password: str) -> str:
     username = (username or "").strip()
     if not username:
         raise PicupError("missing_field", field="username")
     if not _USERNAME.match(username):
         raise PicupError("invalid_value", field="username")
-    if len(password or "") < MIN_PASSWORD:
-        raise PicupError("invalid_value", field="password")
+    _check_password(password or "")
     if User.select().where(User.username == username).exists():
         raise PicupError("username_taken", username=username)
     return username
@@ -159,10 +172,7 @@ def update_profile(user: User, *, display_name=None, language=None, clear_langua
     """What a person may change about themselves: the name shown and the language."""
     changes = {}
     if display_name is not None:
-        name = display_name.strip() if isinstance(display_name, str) else ""
-        if not name or len(name) > 100:
-            raise PicupError("invalid_value", field="display_name")
-        changes[User.display_name] = name
+        changes[User.display_name] = _check_display_name(display_name)
     if clear_language:
         changes[User.language] = None
     elif language is not None:
@@ -178,11 +188,64 @@ def change_password(user: User, current: str, new: str, *, keep_session: Session
     """Change the password after checking the current one; every other sign-in ends."""
     if not verify_password(current or "", user.password_hash):
         raise PicupError("wrong_credentials")
-    if len(new or "") < MIN_PASSWORD:
-        raise PicupError("invalid_value", field="new_password")
+    _check_password(new or "", field="new_password")
     with database.atomic():
         User.update(password_hash=hash_password(new)).where(User.id == user.id).execute()
-        others = Session.delete().where(Session.user == user)
-        if keep_session is not None:
-            others = others.where(Session.id != keep_session.id)
-        others.execute()
+        _end_sessions(user, keep=keep_session)
+
+
+def _end_sessions(user: User, *, keep: Session | None = None) -> None:
+    """Sign ``user`` out everywhere (but ``keep``, when it is theirs). API tokens stay."""
+    query = Session.delete().where(Session.user == user)
+    if keep is not None:
+        query = query.where(Session.id != keep.id)
+    query.execute()
+
+
+def family() -> list[User]:
+    """Everyone in the family by the name shown: all any member may learn is id and name."""
+    return list(User.select(User.id, User.display_name).order_by(User.display_name.collate("NOCASE"), User.id))
+
+
+def reset_password(user: User, new: str, *, keep_session: Session | None = None) -> None:
+    """An admin sets a new password without the old one. Every sign-in of ``user``
+    ends (except ``keep_session``, an admin's own browser); API tokens stay."""
+    update_user(user, by=None, password=new, keep_session=keep_session)
+
+
+def update_user(
+    user: User,
+    *,
+    by: User | None,
+    password=None,
+    display_name=None,
+    is_admin=None,
+    keep_session: Session | None = None,
+) -> User:
+    """What an admin (``by``) may change about a family member: a new password,
+    the name shown, the admin flag. Every value is checked before anything changes.
+
+    Nobody removes their own admin flag, and the family always keeps an admin.
+    A new password ends every sign-in of ``user`` but ``keep_session``; API tokens stay.
+    """
+    changes = {}
+    if display_name is not None:
+        changes[User.display_name] = _check_display_name(display_name)
+    if is_admin is not None:
+        if not isinstance(is_admin, bool):
+            raise PicupError("invalid_value", field="is_admin")
+        if not is_admin and by is not None and by.id == user.id:
+            raise PicupError("invalid_value", field="is_admin")
+        changes[User.is_admin] = is_admin
+    if password is not None:
+        changes[User.password_hash] = hash_password(_check_password(password))
+    with database.atomic():
+        if is_admin is False:
+            others = User.select().where(User.is_admin & (User.id != user.id))
+            if not others.exists():
+                raise PicupError("invalid_value", field="is_admin")
+        if changes:
+            User.update(changes).where(User.id == user.id).execute()
+        if password is not None:
+            _end_sessions(user, keep=keep_session)
+    return User.get_by_id(user.id)

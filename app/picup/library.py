@@ -484,7 +484,13 @@ def set_members(user: User, album: Album, members: list[dict]) -> list[AlbumMemb
 def albums_for(user: User) -> list[tuple[Album, str]]:
     """Albums the user owns or that are shared with them, newest activity first."""
     shared = {m.album_id: m.role for m in AlbumMember.select().where(AlbumMember.user == user)}
-    albums = Album.select().where((Album.owner == user) | Album.id.in_(list(shared) or [0]))
+    albums = (  # the owner and the cover come along, so album_json need not fetch them one by one
+        Album.select(Album, User.id, User.display_name, Media)
+        .join(User, on=(Album.owner == User.id))
+        .switch(Album)
+        .join(Media, pw.JOIN.LEFT_OUTER, on=(Album.cover == Media.id))
+        .where((Album.owner == user) | Album.id.in_(list(shared) or [0]))
+    )
     return [(a, "owner" if a.owner_id == user.id else shared[a.id]) for a in albums.order_by(Album.updated_at.desc())]
 
 
@@ -499,12 +505,19 @@ def album_json(album: Album, role: str) -> dict:
         {"user_id": m.user_id, "role": m.role}
         for m in AlbumMember.select().where(AlbumMember.album == album).order_by(AlbumMember.user)
     ]
+    cover = None
+    if album.cover_id is not None:
+        media = album.cover  # albums_for joins it; fetched here otherwise
+        if media.status == "ready" and media.trashed_at is None and media.render_status == "ready":
+            cover = {"thumb": f"/api/v1/media/{media.id}/thumb", "placeholder": media.placeholder}
     return {
         "id": album.id,
         "title": album.title,
         "owner_id": album.owner_id,
+        "owner_name": album.owner.display_name,
         "role": role,
         "cover_id": album.cover_id,
+        "cover": cover,
         "media_count": count,
         "members": members if role == "owner" else None,
         "created_at": iso(album.created_at),

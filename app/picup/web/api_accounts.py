@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import accounts
+from .. import accounts, library
 from ..errors import PicupError
 from ..library import iso
 from ..models import ApiToken, User
@@ -116,11 +116,46 @@ def change_password():
     return jsonify({"changed": True})
 
 
+@bp.get("/family")
+@login_required
+def family():
+    """Everyone in the family, to choose whom to share an album with: ids and names only."""
+    return jsonify({"members": [{"id": u.id, "display_name": u.display_name} for u in accounts.family()]})
+
+
+def _album_ref(album, role: str) -> dict:
+    return {"id": album.id, "title": album.title, "owner_id": album.owner_id, "role": role}
+
+
 @bp.get("/users")
 @admin_required
 def list_users():
-    """Everyone in the family (admin only)."""
-    return jsonify({"users": [u.public() for u in User.select().order_by(User.id)]})
+    """Everyone in the family with the albums each can see (admin only)."""
+    users = []
+    for user in User.select().order_by(User.id):
+        albums = [_album_ref(album, role) for album, role in library.albums_for(user)]
+        users.append({**user.public(), "albums": albums})
+    return jsonify({"users": users})
+
+
+@bp.patch("/users/<int:user_id>")
+@admin_required
+def update_user(user_id: int):
+    """Reset a password, rename, make or unmake an admin (admin only):
+    ``{"password"?, "display_name"?, "is_admin"?}``. A reset signs that person out everywhere."""
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise PicupError("not_found")
+    data = json_body()
+    user = accounts.update_user(
+        user,
+        by=g.user,
+        password=data.get("password"),
+        display_name=data.get("display_name"),
+        is_admin=data.get("is_admin"),
+        keep_session=g.session if user.id == g.user.id else None,
+    )
+    return jsonify({"user": user.public()})
 
 
 @bp.post("/users")
