@@ -30,8 +30,12 @@ def test_first_visit_setup_add_photos_sign_out_and_in(browser, live_server, tmp_
     not_a_photo = tmp_path / "letter.jpg"
     not_a_photo.write_text("Dear grandma")
     page.set_input_files("#add-files", [str(photo), str(old_photo), str(not_a_photo)])
-    expect(page.get_by_text("Added Jeju beach.jpg")).to_be_visible()
-    expect(page.get_by_text('letter.jpg could not be added: "letter.jpg" is not a photo or video')).to_be_visible()
+    uploads = page.get_by_role("region", name="Adding photos")
+    expect(uploads.get_by_role("status")).to_have_text(
+        "2 added · 1 could not be added (see the reason next to it)")
+    expect(uploads.locator("li", has_text="Jeju beach.jpg")).to_contain_text("Added")
+    expect(uploads.locator("li", has_text="letter.jpg")).to_contain_text(
+        'Not added: "letter.jpg" is not a photo or video')
     expect(page.get_by_role("img", name="Jeju beach.jpg")).to_be_visible()
     # grouped under month headings, newest first; the old photo lands in its own month
     this_month = dt.datetime.now(dt.UTC).strftime("%B %Y")
@@ -95,6 +99,7 @@ def sign_in(page, server, username="mom", password="correct horse"):
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Your photos")).to_be_visible()
+    page.wait_for_function("() => window.Picup && window.Picup.timeline")  # the page's scripts are running
 
 
 def wait_rendered(http, server, count):

@@ -5,9 +5,16 @@
   var stringsNode = document.getElementById("strings");
   var strings = stringsNode ? JSON.parse(stringsNode.textContent) : {};
 
+  var numbers = window.Intl ? new Intl.NumberFormat(document.documentElement.lang) : null;
+
+  /* A text of the page's language; ``{count}`` of 1 picks the ``_one`` wording where there is one. */
   function text(key, values) {
-    var result = strings[key] || key;
-    Object.keys(values || {}).forEach(function (name) { result = result.replace("{" + name + "}", values[name]); });
+    values = values || {};
+    var result = (values.count === 1 && strings[key + "_one"]) || strings[key] || key;
+    Object.keys(values).forEach(function (name) {
+      var value = typeof values[name] === "number" && numbers ? numbers.format(values[name]) : values[name];
+      result = result.split("{" + name + "}").join(value);
+    });
     return result;
   }
 
@@ -51,7 +58,7 @@
       var message = form.querySelector(".error");
       message.hidden = true;
       api("POST", form.dataset.action, fields).then(function () {
-        window.location.assign("/");
+        window.location.assign(form.dataset.next || "/");
       }, function (error) {
         message.textContent = error.message;
         message.hidden = false;
@@ -59,49 +66,7 @@
     });
   }
 
-  /* ---------------------------------------------------------- tus upload */
-  var CHUNK = 8 * 1024 * 1024;
-
-  function b64(text) { return btoa(unescape(encodeURIComponent(text))); }
-
-  function tusUpload(file) {
-    var tus = { "Tus-Resumable": "1.0.0" };
-    var meta = "filename " + b64(file.name) + ",lastModified " + b64(String(file.lastModified || ""));
-    var create = Object.assign({ "Upload-Length": String(file.size), "Upload-Metadata": meta }, tus);
-    return api("POST", "/api/v1/uploads", undefined, create).then(function (result) {
-      var url = result.response.headers.get("Location");
-      var tries = 0;
-      function send(offset) {
-        var headers = Object.assign({
-          "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream"
-        }, tus);
-        return api("PATCH", url, file.slice(offset, offset + CHUNK), headers).then(function (r) {
-          tries = 0;
-          var next = parseInt(r.response.headers.get("Upload-Offset"), 10);
-          if (next < file.size) return send(next);
-          return { duplicate: r.response.headers.get("Picup-Duplicate") === "true" };
-        }, function (error) {
-          if (error.status && error.status < 500 && error.status !== 409) throw error;
-          if (++tries > 8) throw error;
-          return new Promise(function (resolve) { setTimeout(resolve, 1000 * tries); }).then(function () {
-            return api("HEAD", url, undefined, Object.assign({}, tus)).then(function (r) {
-              return send(parseInt(r.response.headers.get("Upload-Offset"), 10));
-            });
-          });
-        });
-      }
-      return send(0);
-    });
-  }
-
-  /* ---------------------------------------------------------------- home */
-  function say(list, message) {
-    var item = document.createElement("li");
-    item.textContent = message;
-    list.appendChild(item);
-    return item;
-  }
-
+  /* ------------------------------------------------------------ timeline */
   /* The moment a photo was taken, as the clock showed where it was taken. */
   function localTaken(media) {
     var moment = new Date(media.taken_at);
@@ -121,18 +86,22 @@
     return minutes + ":" + (rest < 10 ? "0" : "") + rest;
   }
 
+  function placeholder(node, hash) {
+    if (hash && window.PicupThumbHash) {
+      var blur = window.PicupThumbHash.toDataURL(hash);
+      if (blur) node.style.backgroundImage = "url(" + blur + ")";
+    }
+  }
+
   function fillTile(tile, media) {
     tile.textContent = "";
-    tile.setAttribute("aria-label", text("open_photo", { name: media.filename }));
+    tile.setAttribute("aria-label", text(media.kind === "video" ? "open_video" : "open_photo", { name: media.filename }));
     if (media.render.status === "ready") {
       var img = document.createElement("img");
       img.loading = "lazy";
       img.alt = media.filename;
       img.src = media.urls.thumb;  /* a small WebP, never the original */
-      if (media.placeholder && window.PicupThumbHash) {
-        var blur = window.PicupThumbHash.toDataURL(media.placeholder);
-        if (blur) tile.style.backgroundImage = "url(" + blur + ")";
-      }
+      placeholder(tile, media.placeholder);
       tile.appendChild(img);
     } else {
       var name = document.createElement("span");
@@ -143,9 +112,13 @@
     if (media.kind === "video") {
       var badge = document.createElement("span");
       badge.className = "badge";
-      badge.textContent = "▶ " + duration(media.duration);
+      badge.textContent = text("video_badge", { duration: duration(media.duration) });
       tile.appendChild(badge);
     }
+    var tick = document.createElement("span");
+    tick.className = "tick";
+    tick.setAttribute("aria-hidden", "true");
+    tile.appendChild(tick);
   }
 
   /* Thumbnails still being made: look again every 2 s, for a minute at most. */
@@ -159,9 +132,15 @@
     }, 2000);
   }
 
-  function Timeline(root, lang) {
+  /* A grid of photos under month headings, loaded a page at a time by cursor.
+     ``album``: only that album's photos. In selection mode a tap selects instead of opening. */
+  function Timeline(root, lang, album) {
     this.root = root;
     this.lang = lang;
+    this.album = album || null;
+    this.selecting = false;
+    this.selected = {};
+    this.onselect = null;
     this.reset();
   }
 
@@ -170,6 +149,7 @@
     this.cursor = null;
     this.done = false;
     this.loading = null;
+    this.generation = (this.generation || 0) + 1;
     this.month = null;
     this.grid = null;
     this.count = 0;
@@ -180,31 +160,12 @@
     var self = this;
     if (self.done) return Promise.resolve();
     if (self.loading) return self.loading;
-    var path = "/api/v1/media?limit=100" + (self.cursor ? "&cursor=" + encodeURIComponent(self.cursor) : "");
+    var generation = self.generation;
+    var path = "/api/v1/media?limit=100" + (self.album ? "&album=" + self.album : "") +
+      (self.cursor ? "&cursor=" + encodeURIComponent(self.cursor) : "");
     self.loading = api("GET", path).then(function (result) {
-      result.data.items.forEach(function (media) {
-        var title = monthTitle(media, self.lang);
-        if (title !== self.month) {
-          var heading = document.createElement("h2");
-          heading.textContent = title;
-          self.grid = document.createElement("ul");
-          self.grid.className = "grid";
-          self.root.appendChild(heading);
-          self.root.appendChild(self.grid);
-          self.month = title;
-        }
-        var item = document.createElement("li");
-        var tile = document.createElement("button");
-        tile.type = "button";
-        tile.className = "tile";
-        tile.dataset.index = String(self.items.length);
-        self.items.push(media);
-        fillTile(tile, media);
-        item.appendChild(tile);
-        self.grid.appendChild(item);
-        self.count += 1;
-        watch(tile, media, 0);
-      });
+      if (generation !== self.generation) return;  /* reset while this page was on its way */
+      result.data.items.forEach(function (media) { self.add(media); });
       self.cursor = result.data.next_cursor;
       self.done = !self.cursor;
       self.loading = null;
@@ -215,14 +176,68 @@
     return self.loading;
   };
 
-  function home() {
+  Timeline.prototype.add = function (media) {
+    var title = monthTitle(media, this.lang);
+    if (title !== this.month) {
+      var heading = document.createElement("h2");
+      heading.textContent = title;
+      this.grid = document.createElement("ul");
+      this.grid.className = "grid";
+      this.root.appendChild(heading);
+      this.root.appendChild(this.grid);
+      this.month = title;
+    }
+    var item = document.createElement("li");
+    var tile = document.createElement("button");
+    tile.type = "button";
+    tile.className = "tile";
+    tile.dataset.index = String(this.items.length);
+    if (this.selecting) tile.setAttribute("aria-pressed", this.selected[media.id] ? "true" : "false");
+    this.items.push(media);
+    fillTile(tile, media);
+    item.appendChild(tile);
+    this.grid.appendChild(item);
+    this.count += 1;
+    watch(tile, media, 0);
+  };
+
+  Timeline.prototype.select = function (on) {
+    var self = this;
+    self.selecting = on;
+    self.selected = {};
+    self.root.classList.toggle("selecting", on);
+    Array.prototype.forEach.call(self.root.querySelectorAll(".tile"), function (tile) {
+      if (on) tile.setAttribute("aria-pressed", "false");
+      else tile.removeAttribute("aria-pressed");
+    });
+    if (self.onselect) self.onselect();
+  };
+
+  Timeline.prototype.toggle = function (tile) {
+    var media = this.items[parseInt(tile.dataset.index, 10)];
+    if (this.selected[media.id]) delete this.selected[media.id];
+    else this.selected[media.id] = true;
+    tile.setAttribute("aria-pressed", this.selected[media.id] ? "true" : "false");
+    if (this.onselect) this.onselect();
+  };
+
+  Timeline.prototype.selectedIds = function () {
+    return Object.keys(this.selected).map(function (id) { return parseInt(id, 10); });
+  };
+
+  /* The photos page and an album page: the grid, scrolling, the viewer, selecting. */
+  function gridPage() {
     var root = document.getElementById("timeline");
-    var status = document.getElementById("upload-status");
-    var timeline = new Timeline(root, document.documentElement.lang);
+    var album = root.dataset.album ? parseInt(root.dataset.album, 10) : null;
+    var timeline = new Timeline(root, document.documentElement.lang, album);
     var sentinel = document.getElementById("more");
+    var bar = document.getElementById("selection");
+    var start = document.getElementById("select-start");
     root.addEventListener("click", function (event) {
       var tile = event.target.closest ? event.target.closest(".tile") : null;
-      if (tile && window.PicupViewer) window.PicupViewer.open(timeline, parseInt(tile.dataset.index, 10));
+      if (!tile) return;
+      if (timeline.selecting) timeline.toggle(tile);
+      else if (window.PicupViewer) window.PicupViewer.open(timeline, parseInt(tile.dataset.index, 10));
     });
     function fill() {
       /* keep loading while the end of the list is on screen */
@@ -239,28 +254,30 @@
     } else {
       window.addEventListener("scroll", fill);
     }
-    ensureCsrf().then(fill);
+    if (bar) {
+      timeline.onselect = function () {
+        var n = timeline.selectedIds().length;
+        bar.hidden = !timeline.selecting;
+        if (start) start.hidden = timeline.selecting;
+        bar.querySelector(".count").textContent = text(n ? "n_selected" : "tap_to_select", { count: n });
+        Array.prototype.forEach.call(bar.querySelectorAll("button.primary"), function (b) { b.disabled = !n; });
+      };
+      if (start) start.addEventListener("click", function () { timeline.select(true); bar.querySelector("[data-action=done]").focus(); });
+      bar.addEventListener("click", function (event) {
+        var action = event.target.getAttribute("data-action");
+        if (action === "done") { timeline.select(false); if (start) start.focus(); }
+        else if (action && Picup.selectionActions[action]) Picup.selectionActions[action](timeline);
+      });
+    }
+    Picup.timeline = timeline;
     Picup.refresh = function () { timeline.reset(); return fill(); };
-    document.getElementById("add-files").addEventListener("change", function (event) {
-      var files = Array.prototype.slice.call(event.target.files);
-      event.target.value = "";
-      files.reduce(function (previous, file) {
-        return previous.then(function () {
-          var line = say(status, text("adding", { name: file.name }));
-          return tusUpload(file).then(function (outcome) {
-            line.textContent = text(outcome.duplicate ? "already_there" : "added", { name: file.name });
-          }, function (error) {
-            line.textContent = text("not_added", { name: file.name, reason: error.message });
-          });
-        });
-      }, Promise.resolve()).then(function () { timeline.reset(); return fill(); });
-    });
+    return ensureCsrf().then(fill);
   }
 
   /* ---------------------------------------------------------------- trash */
   function trashPage() {
     var list = document.getElementById("trash");
-    var notice = document.getElementById("notice");
+    var notice = document.getElementById("trash-notice");
     var lang = document.documentElement.lang;
     function show() {
       return api("GET", "/api/v1/trash").then(function (result) {
@@ -271,12 +288,14 @@
           var picture = document.createElement("div");
           picture.className = "tile";
           fillTile(picture, media);
+          picture.removeAttribute("aria-label");
           var words = document.createElement("p");
           var gone = new Intl.DateTimeFormat(lang, { dateStyle: "long" }).format(new Date(media.purge_at));
           words.textContent = media.filename + " · " + text("gone_on", { date: gone });
           var restore = document.createElement("button");
           restore.type = "button";
           restore.textContent = text("restore");
+          restore.setAttribute("aria-label", text("restore_name", { name: media.filename }));
           restore.addEventListener("click", function () {
             api("POST", "/api/v1/media/" + media.id + "/restore").then(function () {
               notice.textContent = text("restored", { name: media.filename });
@@ -290,11 +309,31 @@
         });
       });
     }
+    Picup.refresh = show;
     ensureCsrf().then(show);
   }
 
-  var Picup = window.Picup = { api: api, text: text, fillTile: fillTile, ensureCsrf: ensureCsrf,
-                               localTaken: localTaken };
+  /* A plain-words message at the bottom of the screen, with an optional undo. */
+  var noticeTimer = null;
+  function notify(message, undo) {
+    var notice = document.getElementById("notice");
+    if (!notice) return;
+    notice.querySelector("span").textContent = message;
+    var button = notice.querySelector("button");
+    button.hidden = !undo;
+    button.onclick = function () { notice.hidden = true; if (undo) undo(); };
+    notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(function () { notice.hidden = true; }, 15000);
+  }
+
+  function closeDialog(dialog) { if (dialog.open) dialog.close(); }
+
+  var Picup = window.Picup = {
+    api: api, text: text, fillTile: fillTile, ensureCsrf: ensureCsrf, localTaken: localTaken,
+    placeholder: placeholder, notify: notify, closeDialog: closeDialog, selectionActions: {},
+    refresh: function () { return Promise.resolve(); }
+  };
 
   ["setup-form", "signin-form"].forEach(function (id) {
     var form = document.getElementById(id);
@@ -307,6 +346,9 @@
         .then(function () { window.location.assign("/signin"); });
     });
   }
-  if (document.getElementById("timeline")) home();
-  if (document.getElementById("trash")) trashPage();
+  /* the other scripts (defer, after this one) add their selection actions before the DOM is ready */
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.getElementById("timeline")) gridPage();
+    if (document.getElementById("trash")) trashPage();
+  });
 })();

@@ -8,11 +8,9 @@
   var stage = root.querySelector(".stage");
   var caption = root.querySelector(".caption");
   var download = root.querySelector("[data-action=download]");
-  var notice = document.getElementById("notice");
   var timeline = null;
   var index = 0;
   var opener = null;
-  var undoTimer = null;
 
   function dateInWords(media) {
     var taken = Picup.localTaken(media);
@@ -76,18 +74,24 @@
     var media = timeline.items[index];
     Picup.api("DELETE", "/api/v1/media/" + media.id).then(function () {
       close();
-      notice.querySelector("span").textContent = Picup.text("moved_to_trash");
-      notice.hidden = false;
-      notice.querySelector("button").onclick = function () {
-        Picup.api("POST", "/api/v1/media/" + media.id + "/restore").then(function () {
-          notice.hidden = true;
-          return Picup.refresh();
-        });
-      };
-      clearTimeout(undoTimer);
-      undoTimer = setTimeout(function () { notice.hidden = true; }, 15000);
+      Picup.notify(Picup.text("moved_to_trash"), function () {
+        Picup.api("POST", "/api/v1/media/" + media.id + "/restore").then(Picup.refresh);
+      });
       return Picup.refresh();
-    });
+    }, function (error) { Picup.notify(error.message); });
+  }
+
+  function addToAlbum() {
+    var media = timeline.items[index];
+    Picup.chooseAlbum().then(function (album) {
+      if (album) return Picup.addToAlbum(album, [media.id]);
+    }).then(function () { root.querySelector("[data-action=add-to-album]").focus(); });
+  }
+
+  function takeOut() {
+    var media = timeline.items[index];
+    close();
+    Picup.removeFromAlbum([media.id]);
   }
 
   root.addEventListener("click", function (event) {
@@ -96,10 +100,13 @@
     else if (action === "next") move(1);
     else if (action === "close") close();
     else if (action === "delete") remove();
+    else if (action === "add-to-album") addToAlbum();
+    else if (action === "cover") Picup.setCover(timeline.items[index]);
+    else if (action === "remove-from-album") takeOut();
   });
 
   document.addEventListener("keydown", function (event) {
-    if (root.hidden) return;
+    if (root.hidden || document.querySelector("dialog[open]")) return;
     if (event.key === "ArrowLeft") move(-1);
     else if (event.key === "ArrowRight") move(1);
     else if (event.key === "Escape") close();
