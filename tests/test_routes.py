@@ -52,3 +52,46 @@ def test_health_readiness_and_metrics(mom, app):
     assert ready.status_code == 200 and ready.json["checks"] == {"database": "ok", "store": "ok"}
     text = mom.get("/metrics").get_data(as_text=True)
     assert 'picup_media{state="library"} 1' in text and "picup_users 1" in text
+
+
+def test_every_page_sends_a_stranger_to_sign_in_and_back(family, app):
+    stranger = Api(app)
+    pages = [r.rule for r in app.url_map.iter_rules()
+             if r.endpoint.startswith("pages.") and r.rule not in ("/setup", "/signin")]
+    assert {"/", "/albums", "/albums/<int:album_id>", "/trash", "/family", "/settings"} <= set(pages)
+    for rule in pages:
+        path = rule.replace("<int:album_id>", "1")
+        response = stranger.get(path)
+        assert response.status_code == 302, path
+        expected = "/signin" if path == "/" else f"/signin?next={path}"
+        assert response.headers["Location"] == expected, path
+
+
+def test_a_member_is_told_in_words_that_the_family_page_is_for_the_admin(family, app):
+    dad = family.member("dad")
+    response = dad.get("/family")
+    assert response.status_code == 403
+    assert "Only the family&#39;s administrator can do that." in response.get_data(as_text=True)
+    missing = dad.get("/albums/999", headers={"Accept-Language": "ko"})
+    assert missing.status_code == 404 and "찾을 수 없" in missing.get_data(as_text=True)
+
+
+def test_pages_scripts_are_cached_by_content_and_json_is_compressed(mom):
+    import gzip
+    import re as regex
+
+    from tests import media_files
+
+    for n in range(12):
+        mom.upload(media_files.jpeg((n * 20, 80, 120)), filename=f"{n}.jpg")
+    page = mom.get("/").get_data(as_text=True)
+    script = regex.search(r'src="(/static/app\.js\?v=[0-9a-f]{12})"', page).group(1)
+    cached = mom.get(script)
+    assert cached.status_code == 200 and "max-age=31536000" in cached.headers["Cache-Control"]
+    plain = mom.get("/api/v1/media")
+    packed = mom.get("/api/v1/media", headers={"Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    assert len(packed.data) < len(plain.data) / 3
+    assert gzip.decompress(packed.data) == plain.data
+    original = mom.get(plain.json["items"][0]["urls"]["original"], headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in original.headers, "photos are sent as they are"

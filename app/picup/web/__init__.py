@@ -5,10 +5,14 @@ Views only translate HTTP into calls on :mod:`picup.library` and friends.
 
 from __future__ import annotations
 
+import functools
+import gzip
+import hashlib
 import logging
 import time
+from pathlib import Path
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from .. import db, i18n
@@ -28,15 +32,48 @@ def error_response(error: PicupError):
     return jsonify(body), error.status
 
 
+def _compress(response) -> None:
+    """JSON and pages gzip-compressed for a slow Wi-Fi (a page of 100 photos: 70 KB → 10 KB)."""
+    if (
+        response.direct_passthrough
+        or response.status_code < 200
+        or response.status_code in (204, 206, 304)
+        or response.mimetype not in ("application/json", "text/html")
+        or "Content-Encoding" in response.headers
+        or "gzip" not in request.headers.get("Accept-Encoding", "")
+    ):
+        return
+    response.vary.add("Accept-Encoding")
+    body = response.get_data()
+    if len(body) < 1024:
+        return
+    response.set_data(gzip.compress(body, compresslevel=5))
+    response.headers["Content-Encoding"] = "gzip"
+
+
 def init_app(app: Flask) -> None:
     from . import api_accounts, api_albums, api_media, api_uploads, ops, pages
 
     for module in (api_accounts, api_albums, api_media, api_uploads, ops, pages):
         app.register_blueprint(module.bp)
 
+    # Scripts and styles are cached for a year under a name that changes with their content.
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 365 * 24 * 3600
+    static_dir = Path(app.static_folder)
+
+    @functools.cache
+    def _version(filename: str) -> str:
+        return hashlib.sha256((static_dir / filename).read_bytes()).hexdigest()[:12]
+
+    @app.template_global()
+    def asset(filename: str) -> str:
+        return url_for("static", filename=filename, v=_version(filename))
+
     @app.before_request
     def _begin():
         g.started = time.perf_counter()
+        if request.endpoint == "static":
+            return  # files of the pages: no database, no session
         db.database.connect(reuse_if_open=True)
         auth.load_user()
 
@@ -58,6 +95,7 @@ def init_app(app: Flask) -> None:
             )
         if request.path.startswith("/api/") and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
+        _compress(response)
         user = g.get("user")
         log.info(
             "request",

@@ -74,10 +74,39 @@
     return { date: new Date(moment.getTime() + media.taken_at_offset * 60000), zone: "UTC" };
   }
 
+  var monthFormats = {};
   function monthTitle(media, lang) {
     var taken = localTaken(media);
-    return new Intl.DateTimeFormat(lang, { year: "numeric", month: "long", timeZone: taken.zone })
-      .format(taken.date);
+    var key = lang + "/" + (taken.zone || "");
+    if (!monthFormats[key]) {  /* making a formatter is slow; one per language and zone */
+      monthFormats[key] = new Intl.DateTimeFormat(lang, { year: "numeric", month: "long", timeZone: taken.zone });
+    }
+    return monthFormats[key].format(taken.date);
+  }
+
+  /* Thumbnails are fetched when their tile comes near the screen (closer than the
+     browser's own lazy loading would wait), so the first screen gets the network first. */
+  var nearScreen = window.IntersectionObserver ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (!entry.isIntersecting) return;
+      var img = entry.target;
+      nearScreen.unobserve(img);
+      if (img.picupPlaceholder) placeholder(img.parentNode, img.picupPlaceholder);
+      img.src = img.getAttribute("data-src");
+    });
+  }, { rootMargin: "300px 0px" }) : null;
+
+  /* ``hash``: the blurred preview, decoded only for tiles near the screen too. */
+  function lazyImage(img, url, hash) {
+    if (nearScreen) {
+      img.setAttribute("data-src", url);
+      img.picupPlaceholder = hash;
+      nearScreen.observe(img);
+    } else {
+      if (hash) placeholder(img.parentNode, hash);
+      img.loading = "lazy";
+      img.src = url;
+    }
   }
 
   function duration(seconds) {
@@ -98,11 +127,9 @@
     tile.setAttribute("aria-label", text(media.kind === "video" ? "open_video" : "open_photo", { name: media.filename }));
     if (media.render.status === "ready") {
       var img = document.createElement("img");
-      img.loading = "lazy";
       img.alt = media.filename;
-      img.src = media.urls.thumb;  /* a small WebP, never the original */
-      placeholder(tile, media.placeholder);
       tile.appendChild(img);
+      lazyImage(img, media.urls.thumb, media.placeholder);  /* a small WebP, never the original */
     } else {
       var name = document.createElement("span");
       name.className = "name";
