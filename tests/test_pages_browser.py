@@ -131,6 +131,13 @@ def test_the_viewer_moves_with_keys_swipes_and_buttons_and_plays_video(browser, 
     expect(viewer.get_by_role("img", name="red.jpg")).to_be_visible()
     expect(viewer.locator(".caption")).to_have_text("Friday, May 3, 2024 at 10:00 AM")
     assert viewer.get_by_role("img", name="red.jpg").get_attribute("src").endswith("/preview")
+    # zoom: the original itself, at its own size; and back
+    viewer.get_by_role("button", name="See it bigger").click()
+    page.wait_for_function("() => document.querySelector('#viewer img').src.endsWith('/original')"
+                           " && document.querySelector('#viewer img').complete")
+    assert page.evaluate("document.querySelector('#viewer img').naturalWidth") == 640
+    viewer.get_by_role("button", name="Fit to the screen").click()
+    assert viewer.get_by_role("img", name="red.jpg").get_attribute("src").endswith("/preview")
     page.keyboard.press("ArrowRight")
     expect(viewer.get_by_role("img", name="green.jpg")).to_be_visible()
     viewer.get_by_role("button", name="Next").click()

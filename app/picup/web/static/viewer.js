@@ -19,9 +19,25 @@
     }).format(taken.date);
   }
 
+  /* Originals a browser can show itself; others (HEIC, TIFF…) zoom into the display size. */
+  var SHOWABLE = { "image/jpeg": 1, "image/png": 1, "image/webp": 1, "image/gif": 1, "image/avif": 1 };
+  var zoomButton = root.querySelector("[data-action=zoom]");
+
+  function zoom(on) {
+    var media = timeline.items[index];
+    var img = stage.querySelector("img");
+    if (!img) return;
+    stage.classList.toggle("zoomed", on);
+    img.src = on && SHOWABLE[media.media_type] ? media.urls.original : media.urls.preview;
+    zoomButton.textContent = Picup.text(on ? "zoom_out" : "zoom_in");
+    zoomButton.setAttribute("aria-pressed", on ? "true" : "false");
+  }
+
   function show() {
     var media = timeline.items[index];
     stage.textContent = "";
+    stage.classList.remove("zoomed");
+    zoomButton.hidden = true;
     if (media.render.status === "failed") {
       var message = document.createElement("p");
       message.textContent = Picup.text("cannot_show");
@@ -42,7 +58,10 @@
       var img = document.createElement("img");
       img.src = media.urls.preview;  /* the display size; the original only on download */
       img.alt = media.filename;
+      img.addEventListener("dblclick", function () { zoom(!stage.classList.contains("zoomed")); });
       stage.appendChild(img);
+      zoomButton.hidden = false;
+      zoom(false);
     }
     caption.textContent = dateInWords(media);
     download.href = media.urls.original + "?download=1";
@@ -101,6 +120,7 @@
     else if (action === "close") close();
     else if (action === "delete") remove();
     else if (action === "add-to-album") addToAlbum();
+    else if (action === "zoom") zoom(!stage.classList.contains("zoomed"));
     else if (action === "cover") Picup.setCover(timeline.items[index]);
     else if (action === "remove-from-album") takeOut();
   });
@@ -117,7 +137,7 @@
     touchX = event.changedTouches[0].clientX;
   }, { passive: true });
   stage.addEventListener("touchend", function (event) {
-    if (touchX === null) return;
+    if (touchX === null || stage.classList.contains("zoomed")) return;  /* zoomed in: the finger moves the photo */
     var dx = event.changedTouches[0].clientX - touchX;
     touchX = null;
     if (Math.abs(dx) > 50) move(dx < 0 ? 1 : -1);  /* swipe left: the next photo */
