@@ -16,10 +16,11 @@ run: $(VENV)/.installed ## Install into .venv and serve Picup on http://localhos
 test: $(VENV)/.installed-test chromium ## Install what the tests need and run every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-test $(VENV)/.installed-bench ## Run the benchmarks (prints ratios; asserts nothing)
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench chromium ## Run the benchmarks (prints ratios; asserts nothing)
 	$(BIN)/python bench/timeline.py
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/thumbnails.py
+	$(BIN)/python bench/web.py
 
 install: $(VENV)/.installed
 
