@@ -250,7 +250,7 @@ def human_size(size: int) -> str:
 
 
 # ----------------------------------------------------------------- visibility
-def _readable_albums(user: User):
+def readable_albums(user: User):
     member = AlbumMember.select(AlbumMember.album).where(AlbumMember.user == user)
     return Album.select(Album.id).where((Album.owner == user) | (Album.id.in_(member)))
 
@@ -266,7 +266,7 @@ def get_media(user: User, media_id: int, *, include_trashed: bool = False) -> Me
         return media
     if media.trashed_at is None:
         shared = AlbumMedia.select().where(
-            (AlbumMedia.media == media) & (AlbumMedia.album.in_(_readable_albums(user)))
+            (AlbumMedia.media == media) & (AlbumMedia.album.in_(readable_albums(user)))
         )
         if shared.exists():
             return media

@@ -149,6 +149,35 @@ STEPS: list[tuple[str, str]] = [
         CREATE INDEX media_render_status ON media (render_status) WHERE render_status != 'ready';
         """,
     ),
+    (
+        "slideshows and favourites",
+        """
+        CREATE TABLE favorite (
+            user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+            media_id INTEGER NOT NULL REFERENCES media (id) ON DELETE CASCADE,
+            created_at DATETIME NOT NULL,
+            PRIMARY KEY (user_id, media_id)
+        );
+        CREATE TABLE slideshow (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+            nonce TEXT NOT NULL UNIQUE,
+            token_hash TEXT NOT NULL UNIQUE,
+            code TEXT UNIQUE,
+            code_expires_at DATETIME,
+            album_id INTEGER REFERENCES album (id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            paused INTEGER NOT NULL DEFAULT 0,
+            ends_at DATETIME,
+            revoked_at DATETIME,
+            created_at DATETIME NOT NULL,
+            updated_at DATETIME NOT NULL,
+            last_seen_at DATETIME
+        );
+        CREATE INDEX slideshow_owner ON slideshow (owner_id)
+        """,
+    ),
 ]
 
 LATEST = len(STEPS)

@@ -161,4 +161,35 @@ class Upload(BaseModel):
     expires_at = pw.DateTimeField()
 
 
-ALL_MODELS = [Meta, User, Session, ApiToken, Media, Album, AlbumMedia, AlbumMember, Task, Upload]
+class Favorite(BaseModel):
+    """A photo someone marked with a heart (per person)."""
+
+    user = pw.ForeignKeyField(User, on_delete="CASCADE")
+    media = pw.ForeignKeyField(Media, on_delete="CASCADE")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        primary_key = pw.CompositeKey("user", "media")
+
+
+class Slideshow(BaseModel):
+    """A slideshow link for a TV. The token is never stored: it is an HMAC of ``nonce`` under
+    the server's secret key, and ``token_hash`` (its SHA-256) finds the slideshow."""
+
+    owner = pw.ForeignKeyField(User, on_delete="CASCADE")
+    nonce = pw.TextField(unique=True)
+    token_hash = pw.TextField(unique=True)
+    code = pw.TextField(null=True, unique=True)  # the short code to type on a TV remote, while pairing
+    code_expires_at = pw.DateTimeField(null=True)
+    album = pw.ForeignKeyField(Album, null=True, on_delete="CASCADE")
+    source = pw.TextField()  # album | all | favorites | recent | on_this_day
+    settings = pw.TextField(default="{}")
+    paused = pw.BooleanField(default=False)
+    ends_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    last_seen_at = pw.DateTimeField(null=True)
+
+
+ALL_MODELS = [Meta, User, Session, ApiToken, Media, Album, AlbumMedia, AlbumMember, Task, Upload, Favorite, Slideshow]

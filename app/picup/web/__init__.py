@@ -52,9 +52,9 @@ def _compress(response) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from . import api_accounts, api_albums, api_media, api_uploads, ops, pages
+    from . import api_accounts, api_albums, api_media, api_slideshows, api_uploads, ops, pages, tv
 
-    for module in (api_accounts, api_albums, api_media, api_uploads, ops, pages):
+    for module in (api_accounts, api_albums, api_media, api_slideshows, api_uploads, ops, pages, tv):
         app.register_blueprint(module.bp)
 
     # Scripts and styles are cached for a year under a name that changes with their content.

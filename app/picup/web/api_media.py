@@ -90,7 +90,10 @@ def restore_media(media_id: int):
 @login_required
 def original(media_id: int):
     """The original file, byte for byte, with ranges for seeking."""
-    media = library.get_media(g.user, media_id)
+    return _send_original(library.get_media(g.user, media_id))
+
+
+def _send_original(media):
     return send_blob(
         state().store,
         storage.blob_key(media.sha256),
@@ -112,13 +115,17 @@ RENDITIONS = {
 @login_required
 def rendition(media_id: int, rendition: str):
     """The grid thumbnail (WebP), the display size (JPEG) or the video browsers can play."""
-    media = library.get_media(g.user, media_id)
+    return send_rendition(library.get_media(g.user, media_id), rendition)
+
+
+def send_rendition(media, rendition: str):
+    """One rendition of a media item the caller may see (also used by the TV pages)."""
     if rendition == "video" and media.kind != "video":
         raise PicupError("not_found")
     if media.render_status == "failed":
         raise PicupError("unreadable_file")
     if rendition == "video" and media.render_status == "ready" and not media.web_video:
-        return original(media_id)  # it plays in browsers as it is
+        return _send_original(media)  # it plays in browsers as it is
     if media.render_status != "ready":
         raise PicupError("not_ready")
     name, mimetype, suffix = RENDITIONS[rendition]

@@ -1,0 +1,68 @@
+"""Slideshow links for TVs (``/api/v1/slideshows``) and favourites (``/api/v1/media/<id>/favorite``)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from .. import i18n, slideshows
+from .auth import json_body, login_required, state
+
+bp = Blueprint("api_slideshows", __name__, url_prefix="/api/v1")
+
+
+def _json(show, token=None):
+    secret = state().settings.secret_key
+    token = token or slideshows.token_for(show.nonce, secret)
+    translate = lambda key: i18n.translate(key, g.lang)  # noqa: E731
+    return slideshows.to_json(show, token, request.host_url.rstrip("/"), translate)
+
+
+@bp.get("/slideshows")
+@login_required
+def list_slideshows():
+    """Your slideshow links, newest first."""
+    return jsonify({"slideshows": [_json(show) for show in slideshows.list_for(g.user)]})
+
+
+@bp.post("/slideshows")
+@login_required
+def create_slideshow():
+    """``{"album_id"}`` or ``{"source": "all"|"favorites"|"recent"|"on_this_day"}`` plus settings."""
+    show, token = slideshows.create(g.user, json_body(), state().settings.secret_key)
+    return jsonify({"slideshow": _json(show, token)}), 201
+
+
+@bp.get("/slideshows/<int:show_id>")
+@login_required
+def get_slideshow(show_id: int):
+    return jsonify({"slideshow": _json(slideshows.owned(g.user, show_id))})
+
+
+@bp.patch("/slideshows/<int:show_id>")
+@login_required
+def update_slideshow(show_id: int):
+    """Settings, ``paused``, ``ends_at`` (ISO time or null), ``new_code: true``."""
+    show = slideshows.update(slideshows.owned(g.user, show_id), json_body())
+    return jsonify({"slideshow": _json(show)})
+
+
+@bp.delete("/slideshows/<int:show_id>")
+@login_required
+def revoke_slideshow(show_id: int):
+    """Turn the link off for good."""
+    slideshows.revoke(slideshows.owned(g.user, show_id))
+    return "", 204
+
+
+@bp.put("/media/<int:media_id>/favorite")
+@login_required
+def favorite(media_id: int):
+    slideshows.set_favorite(g.user, media_id, True)
+    return jsonify({"favorite": True})
+
+
+@bp.delete("/media/<int:media_id>/favorite")
+@login_required
+def unfavorite(media_id: int):
+    slideshows.set_favorite(g.user, media_id, False)
+    return jsonify({"favorite": False})

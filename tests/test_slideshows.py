@@ -1,0 +1,193 @@
+"""Slideshow links for TVs: the API, what a token opens (and what it does not), pairing
+with a short code, favourites, and the sources "recent" and "on this day"."""
+
+import datetime as dt
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from picup import slideshows, worker
+from tests import media_files
+
+
+@pytest.fixture
+def pipeline(app, settings):
+    """The worker's renditions, run by hand (see tests/test_media_pipeline.py)."""
+    w = worker.Worker(settings, app.extensions["picup"].store, processes=1)
+    w.register()
+    yield w
+    w.pool.close()
+
+
+def upload(api, name, **jpeg):
+    return api.upload(media_files.jpeg(**jpeg), filename=name).json["media"]["id"]
+
+
+@pytest.fixture
+def album_show(mom, pipeline):
+    """An album of two photos (one with a GPS position), a third photo outside it, and a slideshow."""
+    inside = [upload(mom, "a.jpg", color="red", taken="2024:05:01 10:00:00"),
+              upload(mom, "b.jpg", color="blue", taken="2024:05:02 10:00:00")]
+    outside = upload(mom, "secret.jpg", color="green")
+    worker.drain_tasks()
+    album = mom.post("/api/v1/albums", json={"title": "Grandkids <script>alert(1)</script>"}).json["album"]
+    mom.post(f"/api/v1/albums/{album['id']}/media", json={"media_ids": inside})
+    answer = mom.post("/api/v1/slideshows", json={"album_id": album["id"], "seconds": 8, "order": "newest"})
+    assert answer.status_code == 201, answer.json
+    return answer.json["slideshow"], album, inside, outside
+
+
+def test_a_slideshow_link_is_made_listed_changed_and_turned_off(mom, album_show):
+    show, album, inside, _ = album_show
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", show["token"]), "192 random bits"
+    assert show["url"] == f"http://localhost/tv/{show['token']}"
+    assert re.fullmatch(r"[A-HJ-NP-Z]{6}", show["code"]) and show["code_url"] == "http://localhost/tv"
+    assert show["title"] == album["title"] and show["settings"]["seconds"] == 8
+    assert show["settings"]["order"] == "newest" and show["settings"]["fit"] == "contain"
+    assert [s["id"] for s in mom.get("/api/v1/slideshows").json["slideshows"]] == [show["id"]]
+    # the link is the same every time the owner looks at it, though only its hash is stored
+    assert mom.get(f"/api/v1/slideshows/{show['id']}").json["slideshow"]["url"] == show["url"]
+
+    tv = mom.client.application.test_client()  # a TV: nobody signed in
+    feed = tv.get(f"/tv/{show['token']}/feed").json
+    assert feed["state"] == "playing" and [i["id"] for i in feed["items"]] == inside[::-1]
+    changed = mom.patch(f"/api/v1/slideshows/{show['id']}", json={"seconds": 30, "show_clock": True,
+                                                                   "quiet_from": "22:00", "quiet_to": "7:00"})
+    assert changed.status_code == 200
+    later = tv.get(f"/tv/{show['token']}/feed").json
+    assert later["settings"]["seconds"] == 30 and later["settings"]["quiet_to"] == "07:00"
+    assert later["version"] != feed["version"], "the TV sees that something changed"
+
+    assert mom.patch(f"/api/v1/slideshows/{show['id']}", json={"paused": True}).status_code == 200
+    paused = tv.get(f"/tv/{show['token']}/feed").json
+    assert paused["state"] == "paused" and paused["items"] == [] and paused["version"] != later["version"]
+    for bad in ({"seconds": 1}, {"order": "sideways"}, {"quiet_from": "25:00"}, {"fit": "stretch"},
+                {"show_date": "yes"}, {"quiet_from": "22:00", "quiet_to": None}):
+        response = mom.patch(f"/api/v1/slideshows/{show['id']}", json=bad)
+        assert response.status_code == 400, bad
+    assert mom.patch(f"/api/v1/slideshows/{show['id']}", json={"paused": False}).json["slideshow"]["paused"] is False
+
+    assert mom.delete(f"/api/v1/slideshows/{show['id']}").status_code == 204
+    turned_off = tv.get(f"/tv/{show['token']}")
+    assert turned_off.status_code == 410 and "This slideshow was turned off" in turned_off.get_data(as_text=True)
+    assert tv.get(f"/tv/{show['token']}/feed").status_code == 404
+    assert tv.get(f"/tv/{show['token']}/media/{inside[0]}/display").status_code == 404
+    assert mom.get("/api/v1/slideshows").json["slideshows"] == []
+
+
+def test_a_token_opens_its_own_pictures_and_nothing_else(mom, family, album_show):
+    show, album, inside, outside = album_show
+    tv = mom.client.application.test_client()
+    token = show["token"]
+    picture = tv.get(f"/tv/{token}/media/{inside[0]}/display")
+    assert picture.status_code == 200 and picture.mimetype == "image/jpeg", "JPEG: old TVs have no WebP"
+    shown = Image.open(io.BytesIO(picture.data))
+    assert shown.format == "JPEG" and not shown.getexif(), "no EXIF (and so no GPS) on the TV"
+    assert tv.get(f"/tv/{token}/media/{outside}/display").status_code == 404
+    for path in (f"/tv/{token}/media/{inside[0]}/original", f"/tv/{token}/media/{inside[0]}/thumb",
+                 f"/tv/{token}/media/{inside[0]}/video"):
+        assert tv.get(path).status_code == 404, path
+    # the token is no key to the API, whichever way it is sent
+    app = mom.client.application
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/") or rule.rule.startswith("/api/v1/setup"):
+            continue
+        path = re.sub(r"<(?:int:)?\w+>", str(inside[0]), rule.rule).replace(
+            "<any(thumb, preview, video):rendition>", "preview")
+        if "GET" in rule.methods and rule.rule not in ("/api/v1/session", "/api/v1/uploads"):
+            answer = tv.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 401, path
+            assert tv.get(path + f"?token={token}").status_code in (401, 404), path
+    # taken out of the album: gone from the TV at the next request
+    mom.delete(f"/api/v1/albums/{album['id']}/media", json={"media_ids": [inside[0]]})
+    assert tv.get(f"/tv/{token}/media/{inside[0]}/display").status_code == 404
+    # trashed: gone too
+    mom.delete(f"/api/v1/media/{inside[1]}")
+    assert tv.get(f"/tv/{token}/feed").json["state"] == "empty"
+
+
+def test_an_album_title_is_escaped_on_the_tv_page(mom, album_show):
+    show, album, _, _ = album_show
+    tv = mom.client.application.test_client()
+    html = tv.get(f"/tv/{show['token']}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "Grandkids &lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_the_plain_page_moves_on_by_itself_without_scripts(mom, album_show):
+    show, _, inside, _ = album_show
+    tv = mom.client.application.test_client()
+    html = tv.get(f"/tv/{show['token']}?plain=1&n=1").get_data(as_text=True)
+    assert re.search(r'<meta http-equiv="refresh" content="8;\s*url=/tv/[\w-]+\?plain=1&amp;n=2">', html)
+    assert "<script src" not in html
+    assert f"/tv/{show['token']}/media/{inside[0]}/display" in html, "slide 1 of newest-first is the older one"
+
+
+def test_a_short_code_pairs_a_tv_once_and_guessing_is_slowed_down(mom, album_show, app):
+    show, _, _, _ = album_show
+    slideshows_module_throttle = app.view_functions["tv.pair"].__globals__["pairing"]
+    slideshows_module_throttle._tries.clear()
+    tv = app.test_client()
+    form = tv.get("/tv").get_data(as_text=True)
+    assert "Type the 6 letters shown in Picup" in form
+    paired = tv.post("/tv", data={"code": show["code"].lower()})
+    assert paired.status_code == 303 and paired.headers["Location"] == f"/tv/{show['token']}"
+    again = tv.post("/tv", data={"code": show["code"]})
+    assert again.status_code == 400 and "Make a new code in Picup" in again.get_data(as_text=True)
+    fresh = mom.patch(f"/api/v1/slideshows/{show['id']}", json={"new_code": True}).json["slideshow"]["code"]
+    for _ in range(8):
+        tv.post("/tv", data={"code": "ZZZZZZ"})
+    slow = tv.post("/tv", data={"code": fresh})
+    assert slow.status_code == 429 and "Too many tries" in slow.get_data(as_text=True)
+    assert app.test_client().post("/tv", data={"code": fresh}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+                                  ).status_code == 303, "another address is not held back"
+
+
+def test_an_unused_code_expires_within_minutes(mom, album_show, app):
+    show, _, _, _ = album_show
+    from picup.models import Slideshow
+
+    Slideshow.update(code_expires_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)).execute()
+    assert mom.get(f"/api/v1/slideshows/{show['id']}").json["slideshow"]["code"] is None
+    answer = app.test_client().post("/tv", data={"code": show["code"]}, environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    assert answer.status_code == 400
+
+
+def test_favourites_recent_and_on_this_day(mom, family, pipeline, app):
+    today = dt.date.today()
+    old_day = upload(mom, "birthday-2019.jpg", color="gold", taken=f"2019:{today:%m:%d} 12:00:00", offset="+00:00")
+    other_day = upload(mom, "other-2019.jpg", color="gray",
+                       taken=f"2019:{(today + dt.timedelta(days=3)):%m:%d} 12:00:00", offset="+00:00")
+    new = upload(mom, "new.jpg", color="pink")
+    worker.drain_tasks()
+    tv = app.test_client()
+
+    def shown(source):
+        show = mom.post("/api/v1/slideshows", json={"source": source, "order": "oldest"}).json["slideshow"]
+        return [i["id"] for i in tv.get(f"/tv/{show['token']}/feed").json["items"]]
+
+    assert mom.put(f"/api/v1/media/{old_day}/favorite").json == {"favorite": True}
+    mom.put(f"/api/v1/media/{new}/favorite")
+    mom.delete(f"/api/v1/media/{new}/favorite")
+    assert shown("favorites") == [old_day]
+    assert shown("on_this_day") == [old_day]
+    assert shown("recent") == [old_day, other_day, new], "added in the last 30 days counts as recent"
+    assert shown("all") == [old_day, other_day, new]
+    dad = family.member("dad")
+    assert dad.put(f"/api/v1/media/{old_day}/favorite").status_code == 404, "not Dad's to see"
+    assert mom.post("/api/v1/slideshows", json={"source": "everything"}).status_code == 400
+    assert mom.post("/api/v1/slideshows", json={}).status_code == 400
+    other_album = mom.post("/api/v1/albums", json={"title": "Mom's"}).json["album"]
+    assert dad.post("/api/v1/slideshows", json={"album_id": other_album["id"]}).status_code == 404
+
+
+def test_tokens_are_only_stored_as_hashes(mom, album_show, settings):
+    show, _, _, _ = album_show
+    import sqlite3
+
+    dump = "\n".join(sqlite3.connect(settings.database_path).iterdump())
+    assert show["token"] not in dump
+    assert slideshows.find(show["token"]).id == show["id"]
+    assert slideshows.find(show["token"][:-1] + ("A" if show["token"][-1] != "A" else "B")) is None
