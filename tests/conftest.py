@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from picup import config, create_app
+from picup import config, create_app, worker
 from tests.browser import launch
 
 BIN = Path(sys.executable).parent
@@ -98,6 +98,15 @@ def family(app):
 @pytest.fixture
 def mom(family):
     return family.admin
+
+
+@pytest.fixture
+def pipeline(app, settings):
+    """The worker's renditions, run by hand (see tests/test_media_pipeline.py)."""
+    w = worker.Worker(settings, app.extensions["picup"].store, processes=1)
+    w.register()
+    yield w
+    w.pool.close()
 
 
 def free_port() -> int:

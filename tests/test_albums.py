@@ -128,15 +128,6 @@ def test_trashed_photos_vanish_from_shared_albums(family, photos):
     assert mom.get(f"/api/v1/albums/{trip['id']}").json["album"]["media_count"] == 1
 
 
-@pytest.fixture
-def pipeline(app, settings):
-    """The worker's renditions, run by hand (see tests/test_media_pipeline.py)."""
-    w = worker.Worker(settings, app.extensions["picup"].store, processes=1)
-    w.register()
-    yield w
-    w.pool.close()
-
-
 def test_albums_show_their_owner_and_cover_picture(family, photos, pipeline):
     mom, dad = family.admin, family.member("dad", display_name="Dad")
     trip = album(mom)

@@ -12,15 +12,6 @@ from picup import slideshows, worker
 from tests import media_files
 
 
-@pytest.fixture
-def pipeline(app, settings):
-    """The worker's renditions, run by hand (see tests/test_media_pipeline.py)."""
-    w = worker.Worker(settings, app.extensions["picup"].store, processes=1)
-    w.register()
-    yield w
-    w.pool.close()
-
-
 def upload(api, name, **jpeg):
     return api.upload(media_files.jpeg(**jpeg), filename=name).json["media"]["id"]
 
