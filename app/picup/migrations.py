@@ -205,10 +205,12 @@ def _snapshot(conn: sqlite3.Connection, path: str, version: int) -> Path | None:
 
 def migrate(path: str, target: int = LATEST) -> tuple[int, int]:
     """Bring the database at ``path`` to ``target``; return (from, to)."""
-    conn = sqlite3.connect(path, isolation_level=None)
+    # Wait for the lock before anything else: the web and the worker may start together,
+    # and switching to WAL needs the database to itself for a moment.
+    conn = sqlite3.connect(path, isolation_level=None, timeout=15)
     try:
-        conn.execute("PRAGMA journal_mode=wal")
         conn.execute("PRAGMA busy_timeout=15000")
+        conn.execute("PRAGMA journal_mode=wal")
         start = current_version(conn)
         if start > LATEST:
             raise MigrationError(
