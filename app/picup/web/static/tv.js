@@ -376,6 +376,12 @@
 
   function resume() {
     due = true;
+    if (next && !next.ready && layers[next.layer].photo.complete) {
+      /* it finished loading while we were stopped (its ready-check timer was cleared) */
+      var photo = layers[next.layer].photo;
+      if (photo.naturalWidth && photo.getAttribute("src") === next.item.src) next.ready = true;
+      else next = null;
+    }
     advance();
   }
 
@@ -612,6 +618,7 @@
   tick(true);
   if (data.item && running()) begin(data.item);
   else due = true;
+  api.refresh = poll;  /* tests: look at the feed now rather than within the minute */
   wake();
   poll();
 })();
