@@ -42,7 +42,9 @@ def test_a_slideshow_link_is_made_listed_changed_and_turned_off(mom, album_show)
     assert mom.get(f"/api/v1/slideshows/{show['id']}").json["slideshow"]["url"] == show["url"]
 
     tv = mom.client.application.test_client()  # a TV: nobody signed in
-    feed = tv.get(f"/tv/{show['token']}/feed").json
+    answer = tv.get(f"/tv/{show['token']}/feed")
+    assert answer.headers["Cache-Control"] == "no-store"
+    feed = answer.json
     assert feed["state"] == "playing" and [i["id"] for i in feed["items"]] == inside[::-1]
     changed = mom.patch(f"/api/v1/slideshows/{show['id']}", json={"seconds": 30, "show_clock": True,
                                                                    "quiet_from": "22:00", "quiet_to": "7:00"})

@@ -125,13 +125,15 @@ def feed(token: str):
     slideshows.seen(show)
     settings = slideshows.settings_of(show)
     media = _playable(show, settings)
-    return jsonify({
+    response = jsonify({
         "state": _state(show, media),
         "title": _title(show),
         "settings": settings,
         "version": slideshows.version(show),
         "items": [] if show.paused else [_item_json(token, m) for m in media],
     })
+    response.headers["Cache-Control"] = "no-store"  # old Safari caches XHR answers otherwise
+    return response
 
 
 @bp.route("/<token>/media/<int:media_id>/<any(display, video):rendition>", methods=["GET", "HEAD"])
