@@ -32,8 +32,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -44,8 +42,9 @@ import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+from picup_server import Server  # bench/, on the path when run as a script
+
 MiB = 1024 * 1024
-REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.5  # upload throughput / cp throughput
 TARGET_RSS_GROWTH_MIB = 64  # server RSS growth, before upload -> peak during it
 SAMPLE_EVERY = 0.05  # seconds between RSS samples
@@ -54,20 +53,6 @@ SAMPLE_EVERY = 0.05  # seconds between RSS samples
 # ----------------------------------------------------------------- helpers
 def human_rate(nbytes: int, seconds: float) -> str:
     return f"{nbytes / MiB / seconds:8.1f} MiB/s" if seconds > 0 else "       ∞ MiB/s"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def picup_command() -> list[str]:
-    """`.venv/bin/picup` next to the interpreter running this script, else `python -m picup.cli`."""
-    script = Path(sys.executable).parent / "picup"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "picup.cli"]
 
 
 def make_source(path: Path, size: int) -> str:
@@ -227,55 +212,6 @@ class Client:
         self.conn.close()
 
 
-# ------------------------------------------------------------------ server
-class Server:
-    def __init__(self, data_dir: Path, spool_dir: Path, log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PICUP_")}
-        env["TMPDIR"] = str(spool_dir)  # where waitress spools request bodies
-        env["PICUP_LOG_LEVEL"] = "WARNING"
-        self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [*picup_command(), "run", "--port", str(self.port), "--data", str(data_dir)],
-            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        self.pid = self.proc.pid
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-                conn.close()
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"the server did not answer /healthz in {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
 # --------------------------------------------------------------- the bench
 def time_cp(source: Path, target: Path) -> tuple[float, float]:
     """(cp seconds, cp + sync seconds); `sync` runs before timing so both start clean."""
@@ -320,7 +256,7 @@ def run(args) -> int:
         cp_sync_s = statistics.median(t[1] for t in cp_times)
 
         # -- the server
-        server = Server(data_dir, spool_dir, workdir / "server.log")
+        server = Server(data_dir, workdir / "server.log", env={"TMPDIR": str(spool_dir)})  # waitress spools bodies there
         server.wait_ready()
         client = Client(server.port)
         client.setup("bench", "bench-password-123")

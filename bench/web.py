@@ -68,11 +68,8 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -80,7 +77,8 @@ import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from picup_server import Server  # bench/, on the path when run as a script
+
 TARGET_S = 1.0  # navigation start -> first screen of thumbnails painted, median
 TARGET_BYTES = 1_500_000  # transferred for that first screen (1.5 MB), median
 VIEWPORTS = [("laptop", 1440, 900), ("phone", 390, 844)]
@@ -97,20 +95,6 @@ verdict = lambda ok: "PASS" if ok else "MISS"
 
 def kb(nbytes: float) -> str:
     return f"{nbytes / KB:.1f} KB" if nbytes < MB else f"{nbytes / MB:.2f} MB"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def picup_command() -> list[str]:
-    """`.venv/bin/picup` next to the interpreter running this script, else `python -m picup.cli`."""
-    script = Path(sys.executable).parent / "picup"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "picup.cli"]
 
 
 # ------------------------------------------------------------ photo making
@@ -250,52 +234,6 @@ def build_library(data_dir: Path, args) -> dict:
     facts["links"], facts["copies"] = links, copies
     facts["db_mib"] = Path(settings.database_path).stat().st_size / MiB
     return facts
-
-
-# ------------------------------------------------------------------ server
-class Server:
-    """`picup run` as a subprocess on a free loopback port."""
-
-    def __init__(self, data_dir: Path, log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PICUP_")}
-        env["PICUP_LOG_LEVEL"] = "WARNING"
-        self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
-        self.proc = subprocess.Popen(
-            [*picup_command(), "run", "--host", "127.0.0.1", "--port", str(self.port), "--data", str(data_dir)],
-            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                status, _headers, _body = request(self.port, "GET", "/healthz", timeout=2)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"the server did not answer /healthz in {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
