@@ -32,7 +32,7 @@ def album_show(mom, pipeline):
 
 def test_a_slideshow_link_is_made_listed_changed_and_turned_off(mom, album_show):
     show, album, inside, _ = album_show
-    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", show["token"]), "192 random bits"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", show["token"]), "128 random bits"
     assert show["url"] == f"http://localhost/tv/{show['token']}"
     assert re.fullmatch(r"[A-HJ-NP-Z]{6}", show["code"]) and show["code_url"] == "http://localhost/tv"
     assert show["title"] == album["title"] and show["settings"]["seconds"] == 8
@@ -56,7 +56,7 @@ def test_a_slideshow_link_is_made_listed_changed_and_turned_off(mom, album_show)
     assert mom.patch(f"/api/v1/slideshows/{show['id']}", json={"paused": True}).status_code == 200
     paused = tv.get(f"/tv/{show['token']}/feed").json
     assert paused["state"] == "paused" and paused["items"] == [] and paused["version"] != later["version"]
-    for bad in ({"seconds": 1}, {"order": "sideways"}, {"quiet_from": "25:00"}, {"fit": "stretch"},
+    for bad in ({"seconds": 0}, {"seconds": 3601}, {"order": "sideways"}, {"quiet_from": "25:00"}, {"fit": "stretch"},
                 {"show_date": "yes"}, {"quiet_from": "22:00", "quiet_to": None}):
         response = mom.patch(f"/api/v1/slideshows/{show['id']}", json=bad)
         assert response.status_code == 400, bad
@@ -164,6 +164,9 @@ def test_favourites_recent_and_on_this_day(mom, family, pipeline, app):
     assert mom.put(f"/api/v1/media/{old_day}/favorite").json == {"favorite": True}
     mom.put(f"/api/v1/media/{new}/favorite")
     mom.delete(f"/api/v1/media/{new}/favorite")
+    hearts = {item["id"]: item["favorite"] for item in mom.get("/api/v1/media").json["items"]}
+    assert hearts == {old_day: True, other_day: False, new: False}
+    assert mom.get(f"/api/v1/media/{old_day}").json["media"]["favorite"] is True
     assert shown("favorites") == [old_day]
     assert shown("on_this_day") == [old_day]
     assert shown("recent") == [old_day, other_day, new], "added in the last 30 days counts as recent"
@@ -184,3 +187,22 @@ def test_tokens_are_only_stored_as_hashes(mom, album_show, settings):
     assert show["token"] not in dump
     assert slideshows.find(show["token"]).id == show["id"]
     assert slideshows.find(show["token"][:-1] + ("A" if show["token"][-1] != "A" else "B")) is None
+
+
+def test_a_big_shuffled_slideshow_draws_a_fresh_sample_every_hour(mom, pipeline, app, monkeypatch):
+    ids = [upload(mom, f"p{n}.jpg", color=colour) for n, colour in enumerate(("red", "green", "blue", "gold", "pink"))]
+    worker.drain_tasks()
+    show = mom.post("/api/v1/slideshows", json={"source": "all", "order": "shuffle"}).json["slideshow"]
+    tv = app.test_client()
+    monkeypatch.setattr(slideshows, "FEED_LIMIT", 3)
+    draws, versions = set(), set()
+    for hour in range(6):
+        monkeypatch.setattr(slideshows.time, "time", lambda hour=hour: 1_800_000_000 + hour * 3600 + 5)
+        first = tv.get(f"/tv/{show['token']}/feed").json
+        again = tv.get(f"/tv/{show['token']}/feed").json
+        assert [i["id"] for i in first["items"]] == [i["id"] for i in again["items"]], "one draw per hour"
+        assert first["version"] == again["version"]
+        assert len(first["items"]) == 3 and set(i["id"] for i in first["items"]) <= set(ids)
+        draws.add(frozenset(i["id"] for i in first["items"]))
+        versions.add(first["version"])
+    assert len(draws) > 1 and len(versions) == 6, "a new hour, a new draw, and the TV is told"

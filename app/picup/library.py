@@ -273,7 +273,8 @@ def get_media(user: User, media_id: int, *, include_trashed: bool = False) -> Me
     raise PicupError("not_found")  # never confirm that someone else's item exists
 
 
-def media_json(media: Media) -> dict:
+def media_json(media: Media, favorites: set[int] | None = None) -> dict:
+    """The API's view of an item; ``favorites`` (the person's hearts) adds ``favorite``."""
     location = None
     if media.latitude is not None and media.longitude is not None:
         location = {"latitude": media.latitude, "longitude": media.longitude}
@@ -297,6 +298,7 @@ def media_json(media: Media) -> dict:
         "render": {"status": media.render_status, "error": media.render_error, "damaged": media.damaged},
         "created_at": iso(media.created_at),
         "trashed_at": iso(media.trashed_at),
+        **({"favorite": media.id in favorites} if favorites is not None else {}),
         "urls": {
             "original": f"/api/v1/media/{media.id}/original",
             "thumb": f"/api/v1/media/{media.id}/thumb",

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import random
 import secrets
 import threading
 import time
@@ -47,7 +48,8 @@ DEFAULTS = {
 }
 CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O to mistake for 1 or 0
 CODE_MINUTES = 15
-FEED_LIMIT = 500  # items per feed; a shuffled feed is a fresh random 500 each minute
+FEED_LIMIT = 500  # items per feed; a bigger shuffled slideshow draws a fresh 500 every hour
+SAMPLE_SECONDS = 3600
 RECENT_DAYS = 30
 
 
@@ -56,7 +58,7 @@ RECENT_DAYS = 30
 
 def token_for(nonce: str, secret_key: str) -> str:
     mac = hmac.new(secret_key.encode(), f"picup-slideshow:{nonce}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")  # 192 bits
+    return base64.urlsafe_b64encode(mac[:16]).decode().rstrip("=")  # 128 bits, 22 characters
 
 
 def _hash(token: str) -> str:
@@ -106,7 +108,7 @@ def clean_settings(given: dict, current: dict | None = None) -> dict:
         if key not in DEFAULTS:
             continue
         if key == "seconds" or key == "video_limit":
-            if not isinstance(value, int) or isinstance(value, bool) or not 3 <= value <= 3600:
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3600:
                 raise PicupError("invalid_value", field=key)
         elif key in ("show_date", "show_title", "show_clock"):
             if not isinstance(value, bool):
@@ -247,25 +249,6 @@ def to_json(show: Slideshow, token: str, base_url: str, translate) -> dict:
     }
 
 
-# ------------------------------------------------------------- favourites
-
-
-def set_favorite(user: User, media_id: int, on: bool) -> Media:
-    media = library.get_media(user, media_id)
-    if on:
-        Favorite.insert(user=user, media=media).on_conflict_ignore().execute()
-    else:
-        Favorite.delete().where((Favorite.user == user) & (Favorite.media == media)).execute()
-    return media
-
-
-def favorite_ids(user: User, media_ids: list[int]) -> set[int]:
-    if not media_ids:
-        return set()
-    rows = Favorite.select(Favorite.media).where((Favorite.user == user) & Favorite.media.in_(media_ids))
-    return {row.media_id for row in rows}
-
-
 # ------------------------------------------------------- what a TV shows
 
 
@@ -301,15 +284,23 @@ def _query(show: Slideshow, today: dt.date | None = None):
     return base.where(pw.SQL("0"))
 
 
+def _sample(show: Slideshow) -> int:
+    """Which hourly draw a shuffled slideshow is on (the same for every request in the hour)."""
+    return int(time.time() // SAMPLE_SECONDS) ^ show.id
+
+
 def items(show: Slideshow, order: str) -> list[Media]:
+    """What the TV plays, at most FEED_LIMIT. Shuffled: all of them when they fit, else this
+    hour's random draw (the TV shuffles what it gets; the draw changes the feed's version)."""
     query = _query(show)
     if order == "oldest":
-        query = query.order_by(Media.taken_at.asc(), Media.id.asc())
-    elif order == "newest":
-        query = query.order_by(Media.taken_at.desc(), Media.id.desc())
-    else:
-        query = query.order_by(pw.fn.random())
-    return list(query.limit(FEED_LIMIT))
+        return list(query.order_by(Media.taken_at.asc(), Media.id.asc()).limit(FEED_LIMIT))
+    if order == "newest":
+        return list(query.order_by(Media.taken_at.desc(), Media.id.desc()).limit(FEED_LIMIT))
+    ids = [row[0] for row in query.select(Media.id).order_by(Media.id).tuples()]
+    if len(ids) > FEED_LIMIT:
+        ids = random.Random(_sample(show)).sample(ids, FEED_LIMIT)
+    return list(Media.select().where(Media.id.in_(ids)).order_by(Media.id))
 
 
 def shows(show: Slideshow, media_id: int) -> Media | None:
@@ -321,7 +312,8 @@ def version(show: Slideshow) -> str:
     """Changes when the settings or the set of photos change (the TV then refreshes)."""
     query = _query(show)
     count, newest = query.select(pw.fn.count(Media.id), pw.fn.max(Media.id)).scalar(as_tuple=True)
-    raw = f"{show.updated_at.isoformat()}|{show.paused}|{count}|{newest}"
+    draw = _sample(show) if settings_of(show)["order"] == "shuffle" and count > FEED_LIMIT else 0
+    raw = f"{show.updated_at.isoformat()}|{show.paused}|{count}|{newest}|{draw}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 

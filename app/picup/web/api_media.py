@@ -1,10 +1,10 @@
-"""Adding, listing, reading and trashing photos and videos."""
+"""Adding, listing, reading, trashing and marking (a heart) photos and videos."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import library, renditions, storage
+from .. import favorites, library, renditions, storage
 from ..errors import PicupError
 from ..uploads import last_modified_from
 from .auth import login_required, state
@@ -59,14 +59,16 @@ def list_media():
     items, next_cursor = library.timeline(
         g.user, limit=int(limit), cursor=request.args.get("cursor"), album=_album_arg("view")
     )
-    return jsonify({"items": [library.media_json(m) for m in items], "next_cursor": next_cursor})
+    hearts = favorites.favorite_ids(g.user, [m.id for m in items])
+    return jsonify({"items": [library.media_json(m, hearts) for m in items], "next_cursor": next_cursor})
 
 
 @bp.get("/media/<int:media_id>")
 @login_required
 def get_media(media_id: int):
     """One item's details."""
-    return jsonify({"media": library.media_json(library.get_media(g.user, media_id))})
+    media = library.get_media(g.user, media_id)
+    return jsonify({"media": library.media_json(media, favorites.favorite_ids(g.user, [media.id]))})
 
 
 @bp.delete("/media/<int:media_id>")
@@ -169,3 +171,18 @@ def delete_forever(media_id: int):
     except storage.StorageError as exc:
         raise library.storage_error(exc) from exc
     return "", 204
+
+
+@bp.put("/media/<int:media_id>/favorite")
+@login_required
+def favorite(media_id: int):
+    """A heart on an item you can see (per person)."""
+    favorites.set_favorite(g.user, media_id, True)
+    return jsonify({"favorite": True})
+
+
+@bp.delete("/media/<int:media_id>/favorite")
+@login_required
+def unfavorite(media_id: int):
+    favorites.set_favorite(g.user, media_id, False)
+    return jsonify({"favorite": False})

@@ -1,4 +1,4 @@
-"""Slideshow links for TVs (``/api/v1/slideshows``) and favourites (``/api/v1/media/<id>/favorite``)."""
+"""Slideshow links for TVs (``/api/v1/slideshows``)."""
 
 from __future__ import annotations
 
@@ -52,17 +52,3 @@ def revoke_slideshow(show_id: int):
     """Turn the link off for good."""
     slideshows.revoke(slideshows.owned(g.user, show_id))
     return "", 204
-
-
-@bp.put("/media/<int:media_id>/favorite")
-@login_required
-def favorite(media_id: int):
-    slideshows.set_favorite(g.user, media_id, True)
-    return jsonify({"favorite": True})
-
-
-@bp.delete("/media/<int:media_id>/favorite")
-@login_required
-def unfavorite(media_id: int):
-    slideshows.set_favorite(g.user, media_id, False)
-    return jsonify({"favorite": False})
