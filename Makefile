@@ -21,6 +21,7 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench chromium ## Run the benc
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/thumbnails.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/tv.py
 
 install: $(VENV)/.installed
 

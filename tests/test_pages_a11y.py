@@ -6,6 +6,7 @@ Screenshots go to ``test-artifacts/screenshots/`` (or ``$PICUP_TEST_ARTIFACTS``)
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,17 @@ def _open_share(page):
     expect(page.get_by_role("dialog", name="Who can see this album?")).to_be_visible()
 
 
+def _show_on_tv(page):
+    page.get_by_role("button", name="Show on TV").click()
+    dialog = page.get_by_role("dialog", name="Show on TV: Jeju 2024")
+    expect(dialog.locator(".tv-code")).to_have_text(re.compile(r"\w{3} \w{3}"))
+    dialog.get_by_text("How it plays").click()
+
+
+def _tv_settings(page):
+    page.locator(".slideshow").first.get_by_text("How it plays").click()
+
+
 PAGES = [
     # name, path, signed in, what to do on the page before looking
     ("signin", "/signin", False, None),
@@ -86,6 +98,8 @@ PAGES = [
     ("albums", "/albums", True, None),
     ("album", "/albums/{album}", True, None),
     ("album-share", "/albums/{album}", True, _open_share),
+    ("show-on-tv", "/albums/{album}", True, _show_on_tv),
+    ("slideshows", "/slideshows", True, _tv_settings),
     ("trash", "/trash", True, None),
     ("family", "/family", True, None),
     ("settings", "/settings", True, None),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+import io
+
+import segno
+from flask import Blueprint, Response, g, jsonify, request
 
 from .. import i18n, slideshows
 from .auth import json_body, login_required, state
@@ -52,3 +55,17 @@ def revoke_slideshow(show_id: int):
     """Turn the link off for good."""
     slideshows.revoke(slideshows.owned(g.user, show_id))
     return "", 204
+
+
+@bp.get("/slideshows/<int:show_id>/qr")
+@login_required
+def slideshow_qr(show_id: int):
+    """The link as a QR code (SVG), for a tablet's camera."""
+    show = slideshows.owned(g.user, show_id)
+    link = _json(show)["url"]
+    out = io.BytesIO()
+    segno.make(link, error="m").save(out, kind="svg", scale=1, border=4, omitsize=True, xmldecl=False,
+                                     title="QR code", dark="#000", light="#fff")
+    response = Response(out.getvalue(), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response

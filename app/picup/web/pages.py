@@ -95,6 +95,13 @@ def album(album_id: int):
     )
 
 
+@bp.get("/slideshows")
+@_page()
+def slideshows():
+    """The person's TV slideshow links: settings, pause, end date, turn off."""
+    return render("slideshows.html")
+
+
 @bp.get("/trash")
 @_page()
 def trash():

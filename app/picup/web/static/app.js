@@ -19,6 +19,9 @@
   }
 
   function api(method, path, body, headers) {
+    if (!csrf && method !== "GET" && path !== "/api/v1/session" && path !== "/api/v1/setup") {
+      return ensureCsrf().then(function () { return api(method, path, body, headers); });
+    }
     var options = { method: method, credentials: "same-origin", headers: headers || {} };
     if (csrf) options.headers["X-CSRF-Token"] = csrf;
     if (body !== undefined && !(body instanceof Blob)) {

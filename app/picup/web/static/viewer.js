@@ -22,6 +22,27 @@
   /* Originals a browser can show itself; others (HEIC, TIFF…) zoom into the display size. */
   var SHOWABLE = { "image/jpeg": 1, "image/png": 1, "image/webp": 1, "image/gif": 1, "image/avif": 1 };
   var zoomButton = root.querySelector("[data-action=zoom]");
+  var heart = root.querySelector("[data-action=favorite]");
+
+  /* The heart: this person's favourite (it feeds the "Favourites" slideshow). */
+  function showHeart(media) {
+    heart.hidden = media.favorite === undefined;
+    heart.setAttribute("aria-pressed", media.favorite ? "true" : "false");
+    heart.textContent = " " + Picup.text("favorite");
+    var symbol = document.createElement("span");
+    symbol.setAttribute("aria-hidden", "true");
+    symbol.textContent = media.favorite ? "\u2665" : "\u2661";
+    heart.insertBefore(symbol, heart.firstChild);
+  }
+
+  function toggleFavorite() {
+    var media = timeline.items[index];
+    var on = !media.favorite;
+    Picup.api(on ? "PUT" : "DELETE", "/api/v1/media/" + media.id + "/favorite").then(function () {
+      media.favorite = on;
+      if (timeline.items[index] === media) showHeart(media);
+    }, function (error) { Picup.notify(error.message); });
+  }
 
   function zoom(on) {
     var media = timeline.items[index];
@@ -64,6 +85,7 @@
       zoom(false);
     }
     caption.textContent = dateInWords(media);
+    showHeart(media);
     download.href = media.urls.original + "?download=1";
     root.querySelector("[data-action=previous]").disabled = index === 0;
     root.querySelector("[data-action=next]").disabled = index >= timeline.items.length - 1 && timeline.done;
@@ -114,12 +136,14 @@
   }
 
   root.addEventListener("click", function (event) {
-    var action = event.target.getAttribute("data-action");
+    var button = event.target.closest("[data-action]");
+    var action = button && button.getAttribute("data-action");
     if (action === "previous") move(-1);
     else if (action === "next") move(1);
     else if (action === "close") close();
     else if (action === "delete") remove();
     else if (action === "add-to-album") addToAlbum();
+    else if (action === "favorite") toggleFavorite();
     else if (action === "zoom") zoom(!stage.classList.contains("zoomed"));
     else if (action === "cover") Picup.setCover(timeline.items[index]);
     else if (action === "remove-from-album") takeOut();
