@@ -5,7 +5,7 @@ pool in one process tree) on a free loopback port with its data in a
 temporary folder, creates the first account (``POST /api/v1/setup``) and
 builds a library through the API: ``--photos`` distinct photo-like JPEGs
 (default 40; 3000x2000, every 4th portrait, camera EXIF, sensor-like grain,
-~3 MB each) sent with ``POST /api/v1/media?filename=…`` and rendered by the
+~2 MB each) sent with ``POST /api/v1/media?filename=…`` and rendered by the
 worker, which makes each real ``preview.jpg`` (the display size, up to
 2048 px) that a TV is sent. They go into one album, and ``--slideshows``
 slideshows of it (default 5, each ``{"seconds": 5, "order": "shuffle"}``)

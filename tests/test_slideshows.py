@@ -2,6 +2,7 @@
 with a short code, favourites, and the sources "recent" and "on this day"."""
 
 import datetime as dt
+import hashlib
 import io
 import re
 
@@ -93,6 +94,16 @@ def test_a_token_opens_its_own_pictures_and_nothing_else(mom, family, album_show
             answer = tv.get(path, headers={"Authorization": f"Bearer {token}"})
             assert answer.status_code == 401, path
             assert tv.get(path + f"?token={token}").status_code in (401, 404), path
+    # the owner lets people with the link download: the original, byte for byte, then no more
+    mom.patch(f"/api/v1/slideshows/{show['id']}", json={"download": True})
+    original = tv.get(f"/tv/{token}/media/{inside[0]}/original")
+    assert original.status_code == 200
+    assert hashlib.sha256(original.data).hexdigest() == mom.get(f"/api/v1/media/{inside[0]}").json["media"]["sha256"]
+    assert tv.get(f"/tv/{token}/feed").json["items"][0]["original"].endswith("/original")
+    assert tv.get(f"/tv/{token}/media/{outside}/original").status_code == 404
+    mom.patch(f"/api/v1/slideshows/{show['id']}", json={"download": False})
+    assert tv.get(f"/tv/{token}/media/{inside[0]}/original").status_code == 404
+    assert tv.get(f"/tv/{token}/feed").json["items"][0]["original"] is None
     # taken out of the album: gone from the TV at the next request
     mom.delete(f"/api/v1/albums/{album['id']}/media", json={"media_ids": [inside[0]]})
     assert tv.get(f"/tv/{token}/media/{inside[0]}/display").status_code == 404

@@ -45,6 +45,7 @@ DEFAULTS = {
     "fit": "contain",
     "quiet_from": None,
     "quiet_to": None,
+    "download": False,  # people with the link may download the originals (with their EXIF)
 }
 CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O to mistake for 1 or 0
 CODE_MINUTES = 15
@@ -110,7 +111,7 @@ def clean_settings(given: dict, current: dict | None = None) -> dict:
         if key == "seconds" or key == "video_limit":
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3600:
                 raise PicupError("invalid_value", field=key)
-        elif key in ("show_date", "show_title", "show_clock"):
+        elif key in ("show_date", "show_title", "show_clock", "download"):
             if not isinstance(value, bool):
                 raise PicupError("invalid_value", field=key)
         elif key == "order" and value not in ORDERS or key == "videos" and value not in VIDEOS:

@@ -92,10 +92,11 @@ def restore_media(media_id: int):
 @login_required
 def original(media_id: int):
     """The original file, byte for byte, with ranges for seeking."""
-    return _send_original(library.get_media(g.user, media_id))
+    return send_original(library.get_media(g.user, media_id))
 
 
-def _send_original(media):
+def send_original(media):
+    """The original of a media item the caller may see (also used by the TV pages)."""
     return send_blob(
         state().store,
         storage.blob_key(media.sha256),
@@ -127,7 +128,7 @@ def send_rendition(media, rendition: str):
     if media.render_status == "failed":
         raise PicupError("unreadable_file")
     if rendition == "video" and media.render_status == "ready" and not media.web_video:
-        return _send_original(media)  # it plays in browsers as it is
+        return send_original(media)  # it plays in browsers as it is
     if media.render_status != "ready":
         raise PicupError("not_ready")
     name, mimetype, suffix = RENDITIONS[rendition]

@@ -14,7 +14,7 @@ from flask import Blueprint, g, jsonify, redirect, request
 
 from .. import i18n, library, slideshows
 from ..errors import PicupError
-from .api_media import send_rendition
+from .api_media import send_original, send_rendition
 from .auth import public, state
 from .pages import render
 
@@ -29,13 +29,14 @@ def _live(token: str):
     return show
 
 
-def _item_json(token: str, media) -> dict:
+def _item_json(token: str, media, settings: dict) -> dict:
     base = f"/tv/{token}/media/{media.id}"
     return {
         "id": media.id,
         "kind": media.kind,
         "src": f"{base}/display",
         "video": f"{base}/video" if media.kind == "video" else None,
+        "original": f"{base}/original" if settings["download"] else None,
         "taken_at": library.iso(media.taken_at),
         "taken_at_offset": media.taken_at_offset,
         "duration": media.duration,
@@ -94,7 +95,7 @@ def show_page(token: str):
         title=_title(show),
         settings=settings,
         state=_state(show, media),
-        item=_item_json(token, item) if item else None,
+        item=_item_json(token, item, settings) if item else None,
         plain=plain,
         next_url=f"{base}?plain=1&n={n + 1}",
         plain_url=f"{base}?plain=1&n={n}",
@@ -130,22 +131,28 @@ def feed(token: str):
         "title": _title(show),
         "settings": settings,
         "version": slideshows.version(show),
-        "items": [] if show.paused else [_item_json(token, m) for m in media],
+        "items": [] if show.paused else [_item_json(token, m, settings) for m in media],
     })
     response.headers["Cache-Control"] = "no-store"  # old Safari caches XHR answers otherwise
     return response
 
 
-@bp.route("/<token>/media/<int:media_id>/<any(display, video):rendition>", methods=["GET", "HEAD"])
+@bp.route("/<token>/media/<int:media_id>/<any(display, video, original):rendition>", methods=["GET", "HEAD"])
 @public
 def picture(token: str, media_id: int, rendition: str):
-    """A display-size JPEG (or the video) of a photo this slideshow shows; nothing else."""
+    """A display-size JPEG (or the video) of a photo this slideshow shows; the original only
+    when the owner lets people with the link download; nothing else."""
     show = _live(token)
     if show is None:
         raise PicupError("not_found")
     media = slideshows.shows(show, media_id)
-    if media is None or (rendition == "video" and slideshows.settings_of(show)["videos"] == "off"):
+    settings = slideshows.settings_of(show)
+    if media is None or (rendition == "video" and settings["videos"] == "off"):
         raise PicupError("not_found")
+    if rendition == "original":
+        if not settings["download"]:
+            raise PicupError("not_found")
+        return send_original(media)
     return send_rendition(media, "preview" if rendition == "display" else "video")
 
 

@@ -7,7 +7,8 @@
   if (!Picup) return;
   var api = Picup.api, text = Picup.text;
   var lang = document.documentElement.lang;
-  var SETTINGS = ["seconds", "order", "videos", "video_limit", "show_date", "show_title", "show_clock", "fit"];
+  var SETTINGS = ["seconds", "order", "videos", "video_limit", "show_date", "show_title", "show_clock", "fit",
+                  "download"];
 
   function el(tag, className, words) {
     var node = document.createElement(tag);
@@ -74,7 +75,7 @@
         seconds: parseInt(f.seconds.value, 10), order: f.order.value, videos: f.videos.value,
         video_limit: parseInt(f.video_limit.value, 10) || s.video_limit,
         show_date: f.show_date.checked, show_title: f.show_title.checked, show_clock: f.show_clock.checked,
-        fit: f.fit.value,
+        fit: f.fit.value, download: f.download.checked,
         quiet_from: f.quiet.checked ? f.quiet_from.value : null,
         quiet_to: f.quiet.checked ? f.quiet_to.value : null,
         ends_at: endsAt(f.ends_on.value)

@@ -37,6 +37,7 @@
   var layers = [layerOf(0), layerOf(1)];
   var video = byId("tv-video");
   var dateNode = byId("tv-date"), titleNode = byId("tv-title"), clockNode = byId("tv-clock");
+  var downloadNode = byId("tv-download");
   var messageNode = byId("tv-message"), messageText = byId("tv-message-text"), quietNode = byId("tv-quiet");
 
   function show(node, visible) {
@@ -272,6 +273,8 @@
     show(dateNode, !!words);
     titleNode.textContent = title;
     show(titleNode, !!(settings.show_title && title));
+    if (item.original) downloadNode.setAttribute("href", item.original);
+    show(downloadNode, !!item.original);
     tick(false);
   }
 
