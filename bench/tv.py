@@ -117,7 +117,11 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 from picup_server import Server  # bench/, on the path when run as a script
-from thumbnails import exif_bytes, photo_canvas, with_exif  # the same photo making as the media benchmark
+from thumbnails import (  # the same photo making as the media benchmark
+    exif_bytes,
+    photo_canvas,
+    with_exif,
+)
 
 TARGET_MS = 200.0  # p99, TV requests and upload requests that carry a photo
 FEED_EVERY = 60.0  # tv.js polls the feed once a minute
@@ -131,11 +135,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 MB, MiB = 1000 * 1000, 1024 * 1024
 TV_KINDS = ("TV page", "TV static file", "TV feed", "TV display picture")
-DATA_RE = re.compile(r'<script type="application/json" id="tv-data">(.*?)</script>', re.S)
+DATA_RE = re.compile(r'<script type="application/json" id="tv-data">(.*?)</script>', re.DOTALL)
 STATIC_RE = re.compile(r'(?:src|href)="(/static/[^"]+)"')
 
-line = lambda label, text: print(f"  {label:<44}{text}")  # noqa: E731
-verdict = lambda ok: "PASS" if ok else "MISS"  # noqa: E731
+line = lambda label, text: print(f"  {label:<44}{text}")
+verdict = lambda ok: "PASS" if ok else "MISS"
 
 
 class CannotRun(Exception):
@@ -161,14 +165,16 @@ def encode_jpeg(image, exif: bytes = b"") -> bytes:
     return out.getvalue()
 
 
-def proc_stat(pid: int) -> tuple[int, int, int, int] | None:
-    """(ppid, CPU ticks incl. reaped children, start time, nice) of a process, None when gone."""
+def proc_stat(pid: int) -> tuple[int, int, int, int, str] | None:
+    """(ppid, CPU ticks incl. reaped children, start time, nice, name) of a process, None when gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
+            head, tail = fh.read().rsplit(")", 1)
     except OSError:
         return None
-    return int(fields[1]), sum(int(v) for v in fields[11:15]), int(fields[19]), int(fields[16])
+    fields = tail.split()
+    return int(fields[1]), sum(int(v) for v in fields[11:15]), int(fields[19]), int(fields[16]), \
+        head.split("(", 1)[1]
 
 
 def vm_rss(pid: int) -> int:
@@ -182,14 +188,20 @@ def vm_rss(pid: int) -> int:
     return 0
 
 
-def server_tree(root: int) -> dict[int, tuple[int, int, int, int]]:
-    """{pid: (ppid, ticks, start time, nice)} of ``root`` and every live descendant."""
+def proc_table() -> dict[int, tuple[int, int, int, int, str]]:
+    """{pid: (ppid, ticks, start time, nice, name)} of every process on the machine."""
     table = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = proc_stat(int(entry))
             if stat is not None:
                 table[int(entry)] = stat
+    return table
+
+
+def server_tree(root: int, table: dict | None = None) -> dict[int, tuple[int, int, int, int, str]]:
+    """{pid: (ppid, ticks, start time, nice, name)} of ``root`` and every live descendant."""
+    table = proc_table() if table is None else table
     members = {root} if root in table else set()
     grew = True
     while grew:
@@ -226,7 +238,7 @@ class TreeSampler(threading.Thread):
 
     def sample(self) -> None:
         tree = server_tree(self.root)
-        for pid, (_ppid, _ticks, start, _nice) in tree.items():
+        for pid, (_ppid, _ticks, start, _nice, _name) in tree.items():
             self.seen.setdefault(pid, start)
         self.members_max = max(self.members_max, len(tree))
         self.rss_peak = max(self.rss_peak, sum(vm_rss(pid) for pid in tree))
@@ -611,6 +623,7 @@ def stats_row(label: str, values: list[float], errors: int = 0) -> None:
 def run(args) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="picup-bench-tv-", dir=args.dir))
     server = sampler = owner = None
+    server_log_shown = False
     stopping = threading.Event()
     threads: list[threading.Thread] = []
     try:
@@ -630,7 +643,8 @@ def run(args) -> int:
         server = Server(data_dir, workdir / "server.log", env={"TMPDIR": str(spool_dir)})
         try:
             server.wait_ready()
-        except RuntimeError as exc:
+        except RuntimeError as exc:  # its message ends with the server log's tail
+            server_log_shown = True
             raise CannotRun(str(exc)) from None
         sampler = TreeSampler(server.pid)
         sampler.sample()
@@ -669,7 +683,7 @@ def run(args) -> int:
             raise WrongResult(f"the feed answered {status} with {len(feed.get('items', []))} of {len(ids)} photos")
         expected, display_sizes = {}, []
         for item in feed["items"]:
-            status, headers, body = probe.request("GET", item["src"])
+            status, _headers, body = probe.request("GET", item["src"])
             if status != 200:
                 raise WrongResult(f"GET {item['src']} answered {status}")
             picture = Image.open(io.BytesIO(body))
@@ -719,7 +733,8 @@ def run(args) -> int:
             thread.start()
         while time.perf_counter() < t0:
             time.sleep(0.001)
-        tree_start, cpu_start = server_tree(server.pid), machine_cpu()
+        table_start, cpu_start = proc_table(), machine_cpu()
+        tree_start = server_tree(server.pid, table_start)
         client_start = resource.getrusage(resource.RUSAGE_SELF)
         main_start = proc_stat(server.pid)[1]
         uploader.start()
@@ -728,7 +743,8 @@ def run(args) -> int:
             while thread.is_alive():
                 thread.join(0.5)
         t_stop = time.perf_counter()
-        tree_end, cpu_end = server_tree(server.pid), machine_cpu()
+        table_end, cpu_end = proc_table(), machine_cpu()
+        tree_end = server_tree(server.pid, table_end)
         client_end = resource.getrusage(resource.RUSAGE_SELF)
         main_end = proc_stat(server.pid)[1]
         sampler.stop()
@@ -741,6 +757,14 @@ def run(args) -> int:
         client_s = (client_end.ru_utime + client_end.ru_stime) - (client_start.ru_utime + client_start.ru_stime)
         busy = [(b1 - b0) / max(1, t1 - t0_) * 100 for (b0, t0_), (b1, t1) in zip(cpu_start, cpu_end)]
         busy_s = sum(b1 - b0 for (b0, _t0), (b1, _t1) in zip(cpu_start, cpu_end)) / CLK_TCK
+        # Everything else on the machine: a process that ended shows up in its parent's reaped-children time.
+        others = {}
+        for table, tree, sign in ((table_end, tree_end, 1), (table_start, tree_start, -1)):
+            for pid, (_ppid, ticks, _start, _nice, name) in table.items():
+                if pid not in tree and pid != os.getpid():
+                    others[name] = others.get(name, 0) + sign * ticks / CLK_TCK
+        others_s = sum(others.values())
+        top_others = sorted(others.items(), key=lambda kv: -kv[1])[:3]
         rows = recorder.rows
         errors_by_kind = {}
         for kind, *_rest, status, _late in rows:
@@ -791,8 +815,10 @@ def run(args) -> int:
         line("this client's CPU (TVs, uploader, sampler)", f"{client_s:.1f} s = {client_s / elapsed * 100:.0f}% "
              "of one core (same machine: taken from the server's cores)")
         line("each core busy (/proc/stat, whole machine)", " · ".join(f"cpu{n} {b:.0f}%" for n, b in enumerate(busy))
-             + f"; of {busy_s:.1f} busy core-seconds, {max(0.0, busy_s - server_s - client_s):.1f} were neither "
-             "the server nor this client (kernel, other processes)")
+             + f" = {busy_s:.1f} core-seconds")
+        line("  of which other processes", f"{others_s:.1f} s, most: " + ", ".join(
+             f"{name} {value:.1f} s" for name, value in top_others if value >= 0.05)
+             + f"; unattributed (interrupts) {busy_s - server_s - client_s - others_s:.1f} s")
         line("server tree RSS peak (VmRSS summed)", f"{sampler.rss_peak / MiB:.0f} MiB over up to "
              f"{sampler.members_max} processes, for information")
         if up_ms and uploader.peer_s:
@@ -816,7 +842,7 @@ def run(args) -> int:
         return 0 if ok else 1
     except CannotRun as exc:
         print(f"cannot run: {exc}")
-        if server is not None:
+        if server is not None and not server_log_shown:
             print(server.log_tail())
         return 2
     except WrongResult as exc:

@@ -183,7 +183,7 @@ def test_admin_resets_a_forgotten_password_and_the_old_sign_ins_end(family, app)
     reset = mom.patch(f"/api/v1/users/{dad.user['id']}", json={"password": "a new secret"})
     assert reset.status_code == 200
     assert reset.json == {"user": {"id": dad.user["id"], "username": "dad", "display_name": "dad",
-                                   "is_admin": False, "language": None}}
+                                   "is_admin": False, "language": None, "two_step": False}}
     for device in (dad, tablet):  # their old cookies no longer work
         gone = device.get("/api/v1/me")
         assert gone.status_code == 401 and gone.json["error"]["code"] == "not_signed_in"

@@ -131,8 +131,6 @@ def test_the_plain_page_moves_on_by_itself_without_scripts(mom, album_show):
 
 def test_a_short_code_pairs_a_tv_once_and_guessing_is_slowed_down(mom, album_show, app):
     show, _, _, _ = album_show
-    slideshows_module_throttle = app.view_functions["tv.pair"].__globals__["pairing"]
-    slideshows_module_throttle._tries.clear()
     tv = app.test_client()
     form = tv.get("/tv").get_data(as_text=True)
     assert "Type the 6 letters shown in Picup" in form

@@ -9,17 +9,23 @@ from flask import Flask
 from . import config as config_module
 from . import db, migrations, storage
 from .library import claim_store
+from .throttle import Throttle
 
 __version__ = "0.1.0"
 log = logging.getLogger(__name__)
 
 
 class Picup:
-    """What the app shares across requests: settings and the blob store."""
+    """What the app shares across requests: settings, the blob store and the guessing limits."""
 
     def __init__(self, settings: config_module.Settings, store: storage.BlobStore):
         self.settings = settings
         self.store = store
+        # failed sign-ins (password or two-step code): per account, and per client address
+        self.signin_per_account = Throttle(limit=10, window=15 * 60)
+        self.signin_per_address = Throttle(limit=30, window=15 * 60)
+        # TV short codes: every try counts, per client address
+        self.tv_pairing = Throttle(limit=10, window=10 * 60)
 
 
 def prepare(settings: config_module.Settings) -> storage.BlobStore:

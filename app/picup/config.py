@@ -59,6 +59,8 @@ class Settings:
     port: int = _setting(8080, "server", "port", "PICUP_PORT", int)
     threads: int = _setting(8, "server", "threads", "PICUP_THREADS", int)
     graceful_timeout: int = _setting(30, "server", "graceful_timeout", "PICUP_GRACEFUL_TIMEOUT", int)
+    trusted_proxy: str = _setting("", "server", "trusted_proxy", "PICUP_TRUSTED_PROXY")
+    trusted_proxy_count: int = _setting(1, "server", "trusted_proxy_count", "PICUP_TRUSTED_PROXY_COUNT", int)
     # top level
     data_dir: str = _setting("data", "", "data_dir", "PICUP_DATA_DIR")
     database: str = _setting("", "", "database", "PICUP_DATABASE")
@@ -89,6 +91,7 @@ class Settings:
     # [accounts]
     session_hours: int = _setting(12, "accounts", "session_hours", "PICUP_SESSION_HOURS", int)
     remember_days: int = _setting(365, "accounts", "remember_days", "PICUP_REMEMBER_DAYS", int)
+    admin_two_step: bool = _setting(False, "accounts", "admin_two_step", "PICUP_ADMIN_TWO_STEP", bool)
 
     # ----------------------------------------------------------------- paths
     @property

@@ -178,6 +178,21 @@ STEPS: list[tuple[str, str]] = [
         CREATE INDEX slideshow_owner ON slideshow (owner_id)
         """,
     ),
+    (
+        "two-step sign-in",
+        """
+        ALTER TABLE user ADD COLUMN totp_secret TEXT;
+        ALTER TABLE user ADD COLUMN totp_pending TEXT;
+        ALTER TABLE user ADD COLUMN totp_last_step INTEGER;
+        CREATE TABLE recovery_code (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+            code_hash TEXT NOT NULL,
+            used_at DATETIME
+        );
+        CREATE INDEX recovery_code_user ON recovery_code (user_id)
+        """,
+    ),
 ]
 
 LATEST = len(STEPS)

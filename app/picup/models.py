@@ -35,6 +35,9 @@ class User(BaseModel):
     is_admin = pw.BooleanField(default=False)
     language = pw.TextField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
+    totp_secret = pw.TextField(null=True)  # two-step sign-in, once confirmed
+    totp_pending = pw.TextField(null=True)  # while it is being set up
+    totp_last_step = pw.IntegerField(null=True)  # the last 30-second step whose code was accepted
 
     def public(self) -> dict:
         return {
@@ -43,6 +46,7 @@ class User(BaseModel):
             "display_name": self.display_name,
             "is_admin": self.is_admin,
             "language": self.language,
+            "two_step": self.totp_secret is not None,
         }
 
 
@@ -161,6 +165,17 @@ class Upload(BaseModel):
     expires_at = pw.DateTimeField()
 
 
+class RecoveryCode(BaseModel):
+    """A one-time code for two-step sign-in without the phone; only its SHA-256 is kept."""
+
+    user = pw.ForeignKeyField(User, backref="recovery_codes", on_delete="CASCADE")
+    code_hash = pw.TextField()
+    used_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "recovery_code"
+
+
 class Favorite(BaseModel):
     """A photo someone marked with a heart (per person)."""
 
@@ -192,4 +207,7 @@ class Slideshow(BaseModel):
     last_seen_at = pw.DateTimeField(null=True)
 
 
-ALL_MODELS = [Meta, User, Session, ApiToken, Media, Album, AlbumMedia, AlbumMember, Task, Upload, Favorite, Slideshow]
+ALL_MODELS = [
+    Meta, User, Session, ApiToken, Media, Album, AlbumMedia, AlbumMember, Task, Upload, Favorite, Slideshow,
+    RecoveryCode,
+]

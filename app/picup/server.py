@@ -32,7 +32,20 @@ def create_server(app, settings):
         # CPU-bound; 256 KiB reads cut its CPU per GiB roughly in half.
         recv_bytes=256 * 1024,
         clear_untrusted_proxy_headers=True,
+        **_proxy(settings),
     )
+
+
+def _proxy(settings) -> dict:
+    """X-Forwarded-* only from the installer's reverse proxy; from anyone else they are
+    dropped, so a made-up X-Forwarded-For cannot change the client address."""
+    if not settings.trusted_proxy:
+        return {}
+    return {
+        "trusted_proxy": settings.trusted_proxy,
+        "trusted_proxy_count": settings.trusted_proxy_count,
+        "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
+    }
 
 
 def _busy(server) -> bool:

@@ -19,9 +19,7 @@ import hmac
 import json
 import random
 import secrets
-import threading
 import time
-from collections import deque
 
 import peewee as pw
 
@@ -326,29 +324,6 @@ def seen(show: Slideshow) -> None:
 
 
 # ----------------------------------------------------------------- pairing
-
-
-class Throttle:
-    """At most ``limit`` tries per ``window`` seconds per client address (in this process)."""
-
-    def __init__(self, limit: int = 10, window: float = 600):
-        self.limit, self.window = limit, window
-        self._tries: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, client: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            tries = self._tries.setdefault(client, deque())
-            while tries and now - tries[0] > self.window:
-                tries.popleft()
-            if len(tries) >= self.limit:
-                return False
-            tries.append(now)
-            if len(self._tries) > 10000:  # forget idle addresses
-                for key in [k for k, v in self._tries.items() if not v]:
-                    del self._tries[key]
-            return True
 
 
 def pair(code: str) -> Slideshow | None:

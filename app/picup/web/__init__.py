@@ -52,9 +52,10 @@ def _compress(response) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from . import api_accounts, api_albums, api_media, api_slideshows, api_uploads, ops, pages, tv
+    from . import api_accounts, api_albums, api_media, api_slideshows, api_two_step, api_uploads, ops, pages, tv
 
-    for module in (api_accounts, api_albums, api_media, api_slideshows, api_uploads, ops, pages, tv):
+    blueprints = (api_accounts, api_albums, api_media, api_slideshows, api_two_step, api_uploads, ops, pages, tv)
+    for module in blueprints:
         app.register_blueprint(module.bp)
 
     # Scripts and styles are cached for a year under a name that changes with their content.

@@ -5,12 +5,22 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, g, jsonify, request
+from peewee import fn
 
-from .. import accounts, library
+from .. import accounts, library, twostep
 from ..errors import PicupError
 from ..library import iso
-from ..models import ApiToken, User
-from .auth import COOKIE, admin_required, json_body, login_required, public, require_json_request, state
+from ..models import ApiToken, Session, User, utcnow
+from .auth import (
+    COOKIE,
+    admin_required,
+    before_two_step,
+    json_body,
+    login_required,
+    public,
+    require_json_request,
+    state,
+)
 
 bp = Blueprint("api_accounts", __name__, url_prefix="/api/v1")
 
@@ -59,15 +69,38 @@ def setup():
 @bp.post("/session")
 @public
 def sign_in():
-    """Sign in with a name and password."""
+    """Sign in with a name and password, and ``otp`` (a code or a recovery code) for those
+    with two-step sign-in. Failures are limited per account and per client address, with
+    the same answer whether or not the name exists."""
     require_json_request()
     data = json_body()
-    user = accounts.authenticate(str(data.get("username", "")), str(data.get("password", "")))
+    username = str(data.get("username", ""))
+    limits = state()
+    account, address = "name:" + username.strip().casefold(), request.remote_addr or "?"
+    if limits.signin_per_account.blocked(account) or limits.signin_per_address.blocked(address):
+        raise PicupError("too_many_attempts")
+
+    def failed(code: str):
+        limits.signin_per_account.record(account)
+        limits.signin_per_address.record(address)
+        return PicupError(code)
+
+    try:
+        user = accounts.authenticate(username, str(data.get("password", "")))
+    except PicupError:
+        raise failed("wrong_credentials") from None
+    if twostep.enabled(user):
+        if not data.get("otp"):
+            raise PicupError("otp_required")
+        if not twostep.verify(user, data["otp"]):
+            raise failed("wrong_code")
+    limits.signin_per_account.clear(account)
     return _signed_in(user, remember=bool(data.get("remember", True)), status=200)
 
 
 @bp.get("/session")
 @login_required
+@before_two_step
 def whoami():
     """The signed-in user and, for browsers, the CSRF token."""
     return jsonify({"user": g.user.public(), "csrf_token": g.session.csrf_token if g.session else None})
@@ -75,6 +108,7 @@ def whoami():
 
 @bp.delete("/session")
 @login_required
+@before_two_step
 def sign_out():
     """Sign this browser out."""
     if g.session is not None:
@@ -84,8 +118,52 @@ def sign_out():
     return response
 
 
+def _device_json(session: Session) -> dict:
+    return {
+        "id": session.id[:16],  # a prefix of the cookie's hash: names the device, opens nothing
+        "user_agent": session.user_agent,
+        "created_at": iso(session.created_at),
+        "last_seen_at": iso(session.last_seen_at),
+        "current": g.session is not None and session.id == g.session.id,
+    }
+
+
+@bp.get("/sessions")
+@login_required
+@before_two_step
+def list_sessions():
+    """The browsers where you are signed in, most recently used first."""
+    rows = Session.select().where((Session.user == g.user) & (Session.expires_at > utcnow()))
+    return jsonify({"sessions": [_device_json(s) for s in rows.order_by(Session.last_seen_at.desc())]})
+
+
+@bp.delete("/sessions/<string:device>")
+@login_required
+@before_two_step
+def end_device(device: str):
+    """Sign one device out."""
+    if len(device) != 16 or not device.isalnum():
+        raise PicupError("not_found")
+    removed = Session.delete().where((Session.user == g.user) & (fn.substr(Session.id, 1, 16) == device)).execute()
+    if not removed:
+        raise PicupError("not_found")
+    return "", 204
+
+
+@bp.delete("/sessions")
+@login_required
+@before_two_step
+def end_everywhere():
+    """Sign out everywhere, this browser too. API tokens stay."""
+    Session.delete().where(Session.user == g.user).execute()
+    response = jsonify({"signed_out": True})
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax")
+    return response
+
+
 @bp.get("/me")
 @login_required
+@before_two_step
 def me():
     """The signed-in person."""
     return jsonify({"user": g.user.public()})

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
-import segno
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from .. import i18n, slideshows
 from .auth import json_body, login_required, state
+from .qrcode import qr_response
 
 bp = Blueprint("api_slideshows", __name__, url_prefix="/api/v1")
 
@@ -62,10 +60,4 @@ def revoke_slideshow(show_id: int):
 def slideshow_qr(show_id: int):
     """The link as a QR code (SVG), for a tablet's camera."""
     show = slideshows.owned(g.user, show_id)
-    link = _json(show)["url"]
-    out = io.BytesIO()
-    segno.make(link, error="m").save(out, kind="svg", scale=1, border=4, omitsize=True, xmldecl=False,
-                                     title="QR code", dark="#000", light="#fff")
-    response = Response(out.getvalue(), mimetype="image/svg+xml")
-    response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    return qr_response(_json(show)["url"])

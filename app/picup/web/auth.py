@@ -71,6 +71,8 @@ def _guard(level: str):
             if g.user is None:
                 raise PicupError("not_signed_in")
             check_csrf()
+            if needs_two_step() and not getattr(view, "picup_before_two_step", False):
+                raise PicupError("two_step_required")
             if level == "admin" and not g.user.is_admin:
                 raise PicupError("admin_only")
             return view(*args, **kwargs)
@@ -83,6 +85,18 @@ def _guard(level: str):
 
 login_required = _guard("user")
 admin_required = _guard("admin")
+
+
+def needs_two_step() -> bool:
+    """An administrator who must set up two-step sign-in first (``accounts.admin_two_step``)."""
+    user = g.user
+    return bool(user and user.is_admin and user.totp_secret is None and state().settings.admin_two_step)
+
+
+def before_two_step(view):
+    """Mark a view an administrator may use before setting up required two-step sign-in."""
+    view.picup_before_two_step = True
+    return view
 
 
 def public(view):

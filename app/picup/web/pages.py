@@ -14,7 +14,7 @@ from flask import Blueprint, g, redirect, render_template, request
 
 from .. import accounts, i18n, library
 from ..errors import PicupError
-from .auth import public, state
+from .auth import needs_two_step, public, state
 
 bp = Blueprint("pages", __name__)
 
@@ -42,6 +42,8 @@ def _page(admin: bool = False):
             if g.user is None:
                 here = request.full_path.rstrip("?")
                 return redirect("/signin" if here == "/" else "/signin?next=" + quote(here, safe="/?=&"))
+            if needs_two_step() and request.path != "/settings":
+                return redirect("/settings#two-step")
             if admin and not g.user.is_admin:
                 return error_page(PicupError("admin_only"))
             return view(*args, **kwargs)

@@ -19,7 +19,6 @@ from .auth import public, state
 from .pages import render
 
 bp = Blueprint("tv", __name__, url_prefix="/tv")
-pairing = slideshows.Throttle(limit=10, window=600)
 
 
 def _live(token: str):
@@ -167,7 +166,7 @@ def pair_page():
 @public
 def pair():
     client = request.remote_addr or "?"
-    if not pairing.allow(client):
+    if not state().tv_pairing.allow(client):
         return render("tv_pair.html", status=429, user=None, message="tv_pair_slow")
     show = slideshows.pair(request.form.get("code", ""))
     if show is None:
