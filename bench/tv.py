@@ -80,7 +80,7 @@ and ``/proc/stat`` gives how busy each core was. The tree's summed
 ``VmRSS`` is sampled every 0.5 s for its peak (shared pages count in each
 process), for information.
 
-    .venv/bin/python bench/tv.py                     # ~2 min
+    .venv/bin/python bench/tv.py                     # ~1.5 min, ~5 GiB free in the temp folder
     .venv/bin/python bench/tv.py --tvs 100 --seconds 120 --upload-via raw
 
 Nothing is asserted about speed: the script prints figures and PASS/MISS

@@ -57,8 +57,8 @@ def test_three_hundred_one_second_slides_leave_the_heap_the_dom_and_the_listener
         tv = context.new_page()
         import os
         kinds = {
-            "big": "'x'.repeat(50 * 1024) + seen",
-            "small": "'x'.repeat(5 * 1024) + seen",
+            "big": "new Array(50 * 1024 + 1).join('x') + seen",
+            "small": "new Array(5 * 1024 + 1).join('x') + seen",
             "node": "(() => { const d = document.createElement('div'); d.textContent = 'slide ' + seen; return d; })()",
             "listener": "(window.addEventListener('resize', () => {}), null)",
         }

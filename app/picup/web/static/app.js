@@ -37,6 +37,7 @@
         if (!response.ok) {
           var error = new Error(data && data.error ? data.error.message : response.statusText);
           error.status = response.status;
+          error.code = data && data.error ? data.error.code : null;
           throw error;
         }
         return { response: response, data: data };
@@ -65,6 +66,11 @@
       }, function (error) {
         message.textContent = error.message;
         message.hidden = false;
+        var otp = form.querySelector(".otp");
+        if (otp && (error.code === "otp_required" || error.code === "wrong_code")) {
+          otp.hidden = false;  /* two-step sign-in: the code from the phone, then sign in again */
+          form.elements.otp.focus();
+        }
       });
     });
   }

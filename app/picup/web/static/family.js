@@ -1,5 +1,6 @@
 /* The family page (administrator only): everyone in the family, which albums each
-   person can see, adding a member and setting a new password for one who forgot. */
+   person can see, adding a member, setting a new password for one who forgot, and
+   turning off two-step sign-in for one who lost their phone. */
 (function () {
   "use strict";
   var Picup = window.Picup;
@@ -66,6 +67,18 @@
           reset.showModal();
         });
         item.appendChild(button);
+        if (user.two_step) {  /* a member who lost their phone */
+          var off = el("button", null, text("two_step_reset"));
+          off.type = "button";
+          off.setAttribute("aria-label", text("two_step_reset_for", { name: user.display_name }));
+          off.addEventListener("click", function () {
+            api("DELETE", "/api/v1/users/" + user.id + "/totp").then(function () {
+              notice.textContent = text("two_step_was_reset", { name: user.display_name });
+              return show();
+            }, function (e) { notice.textContent = e.message; });
+          });
+          item.appendChild(off);
+        }
         listNode.appendChild(item);
       });
     });
