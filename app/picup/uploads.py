@@ -150,7 +150,9 @@ def create(user: User, length: int, metadata: dict[str, str], settings) -> Uploa
 
 def get(user: User, upload_id: str) -> Upload:
     upload = Upload.get_or_none((Upload.id == upload_id) & (Upload.owner == user))
-    if upload is None or upload.expires_at < utcnow():
+    if upload is None:  # never there, or someone else's: the same answer
+        raise PicupError("not_found")
+    if upload.expires_at < utcnow():
         raise PicupError("upload_gone")
     return upload
 

@@ -51,6 +51,15 @@ def _compress(response) -> None:
     response.headers["Content-Encoding"] = "gzip"
 
 
+# Pages: scripts and styles from Picup only (no inline script); pictures from Picup.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {frames}"
+)
+# Everything else (JSON, pictures, SVG QR codes, originals opened directly): nothing runs.
+OTHER_POLICY = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors {frames}"
+
+
 def init_app(app: Flask) -> None:
     from . import api_accounts, api_albums, api_media, api_slideshows, api_two_step, api_uploads, ops, pages, tv
 
@@ -87,13 +96,12 @@ def init_app(app: Flask) -> None:
     def _finish(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if response.mimetype == "text/html":
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-            )
+        # A slideshow may be framed (a dashboard on a wall tablet); nothing else may.
+        framed = request.endpoint == "tv.show_page"
+        if not framed:
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        policy = PAGE_POLICY if response.mimetype == "text/html" else OTHER_POLICY
+        response.headers.setdefault("Content-Security-Policy", policy.format(frames="*" if framed else "'none'"))
         if request.path.startswith("/api/") and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
         _compress(response)
