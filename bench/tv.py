@@ -34,7 +34,7 @@ Then, for ``--seconds`` (default 60), all at once:
   ``PATCH`` carrying the whole photo (the page's chunks are 8 MiB), which
   is the final one and runs the ingest; ``--upload-via raw`` sends
   ``POST /api/v1/media`` instead. The photos are 12 MP (4000x3000, every
-  other one portrait), ~4-5 MB: four base pictures are encoded before the
+  other one portrait), ~4 MB: four base pictures are encoded before the
   window, and each upload is one of them with its own EXIF segment (date,
   unique id) spliced in, a ~1 ms copy done before its request is timed, so
   every upload has its own SHA-256 and is a new photo, not a duplicate.
