@@ -200,7 +200,7 @@ def test_signing_in_goes_back_to_the_page_asked_for_and_never_to_another_site(br
     page.get_by_label("Password").fill("correct horse")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Settings")).to_be_visible()
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
         page.goto(server.url + "/signin?next=" + target)
