@@ -3,11 +3,12 @@ its DOM and its event listeners stay flat, the slides keep the 1-second pace, an
 picture it loads is a display-size rendition.
 
 A TV runs the page for a day between reloads (tv.js reloads itself after 24 hours), which at
-the slowest setting people use is tens of thousands of slides; anything kept per slide (a
-node, a listener, a closure, a cached answer) adds up to a crash on an old TV. Three hundred
-fast slides, in shuffle order so the rounds are rebuilt many times, show whether anything is
-kept per slide: after a forced garbage collection, the heap at the end is within a small
-bound of the heap after a warm-up, and it does not climb from sample to sample.
+one slide a second is 86,400 slides; anything kept per slide (a node, a listener, a closure,
+a cached answer) adds up to a crash on an old TV. Three hundred fast slides, in shuffle order
+so the rounds are rebuilt many times, show whether anything is kept per slide: after a forced
+garbage collection, the heap at the end is within a small bound of the heap after a warm-up,
+the later samples are no higher than the earlier ones (within the same bound), and the
+renderer's counts of nodes and listeners do not move.
 """
 
 import re
@@ -20,11 +21,16 @@ WARM_UP = 30      # slides before the baseline: caches filled, code compiled, fi
 EVERY = 45        # slides between samples
 LAST = 300        # slides in all, about five minutes
 MiB = 1024 * 1024
-# Measured on Debian's Chromium 156 (1280x720, headless, 6 photos, shuffle, 1 s):
-#   used JS heap after GC, baseline at slide 30 and then every 45 slides:
-#   FILLED IN BELOW AFTER MEASURING
-# An injected leak of 50 KB a slide ends some 13 MiB above the baseline; one of 5 KB a slide
-# ends about 1.3 MiB above it. The bound sits well above the noise and well below those.
+# Measured on Debian's Chromium 156 (1280x720, headless, 6 photos, shuffle, 1 s a slide), used
+# JS heap after a forced collection at slides 30 (baseline), 75, 120, ..., 300:
+#   1,363,744  1,395,688  1,398,936  1,405,128  1,409,304  1,410,248  1,412,880 bytes
+# (+49 KB in all, levelling off: compiled code and the browser's own capped buffers of
+# performance entries, plus the DevTools network records the test's connection keeps),
+# 30 elements, 1 document, 220 nodes and 25 listeners throughout, 270 slides in 270.5 s.
+# With a leak injected into the page, 50 KB a slide ended 13.9 MB above its baseline and
+# 5 KB a slide 1.4 MB above it; one detached <div> a slide added 90 nodes per sample, one
+# resize listener a slide 45 listeners per sample. The bounds catch all four, with room to
+# spare over the noise.
 HEAP_SLACK_BYTES = 1 * MiB
 HEAP_SLACK_SHARE = 0.25
 NODE_SLACK = 20   # text nodes replaced by the caption waiting for the next collection
@@ -36,7 +42,7 @@ def sample(tv, cdp) -> dict:
     cdp.send("HeapProfiler.collectGarbage")
     cdp.send("HeapProfiler.collectGarbage")  # a second pass frees what the first one's finalizers let go
     heap = cdp.send("Runtime.getHeapUsage")
-    counters = cdp.send("Memory.getDOMCounters")
+    counters = cdp.send("Memory.getDOMCounters")  # Chromium's documents, nodes and listeners
     return {
         "shown": tv.evaluate("window.PicupTV.shown"),
         "heap": heap["usedSize"],
