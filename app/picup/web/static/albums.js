@@ -5,19 +5,7 @@
   "use strict";
   var Picup = window.Picup;
   if (!Picup) return;
-  var api = Picup.api, text = Picup.text;
-
-  function el(tag, className, words) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (words !== undefined) node.textContent = words;
-    return node;
-  }
-
-  function showError(node, error) {
-    node.textContent = error.message;
-    node.hidden = false;
-  }
+  var api = Picup.api, text = Picup.text, el = Picup.el, showError = Picup.showError;
 
   /* ------------------------------------------------ the album chooser */
   var picker = document.getElementById("album-picker");

@@ -365,9 +365,24 @@
 
   function closeDialog(dialog) { if (dialog.open) dialog.close(); }
 
+  /* A new element with a class and words (always as text, never as HTML). */
+  function el(tag, className, words) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (words !== undefined) node.textContent = words;
+    return node;
+  }
+
+  /* An error's message in a form's alert line. */
+  function showError(node, error) {
+    node.textContent = error.message;
+    node.hidden = false;
+  }
+
   var Picup = window.Picup = {
     api: api, text: text, fillTile: fillTile, ensureCsrf: ensureCsrf, localTaken: localTaken,
-    placeholder: placeholder, notify: notify, closeDialog: closeDialog, selectionActions: {},
+    placeholder: placeholder, notify: notify, closeDialog: closeDialog, el: el, showError: showError,
+    selectionActions: {},
     refresh: function () { return Promise.resolve(); }
   };
 

@@ -6,17 +6,10 @@
   var Picup = window.Picup;
   var listNode = document.getElementById("family");
   if (!Picup || !listNode) return;
-  var api = Picup.api, text = Picup.text;
+  var api = Picup.api, text = Picup.text, el = Picup.el;
   var notice = document.getElementById("family-notice");
   var reset = document.getElementById("reset-dialog");
   var resetting = null;
-
-  function el(tag, className, words) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (words !== undefined) node.textContent = words;
-    return node;
-  }
 
   function roleWords(role) {
     return text(role === "owner" ? "role_owner" : role === "add" ? "role_add" : "role_view");

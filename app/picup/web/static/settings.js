@@ -34,7 +34,7 @@
   /* ------------------------------------------------ two-step sign-in */
   var box = document.getElementById("two-step");
   function part(name) { return box.querySelector(".two-step-" + name); }
-  function showError(node, e) { node.textContent = e.message; node.hidden = false; }
+  var showError = Picup.showError;
 
   function twoStep() {
     return Picup.api("GET", "/api/v1/me/totp").then(function (result) {

@@ -5,22 +5,10 @@
   "use strict";
   var Picup = window.Picup;
   if (!Picup) return;
-  var api = Picup.api, text = Picup.text;
+  var api = Picup.api, text = Picup.text, el = Picup.el, showError = Picup.showError;
   var lang = document.documentElement.lang;
   var SETTINGS = ["seconds", "order", "videos", "video_limit", "show_date", "show_title", "show_clock", "fit",
                   "download"];
-
-  function el(tag, className, words) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (words !== undefined) node.textContent = words;
-    return node;
-  }
-
-  function showError(node, error) {
-    node.textContent = error.message;
-    node.hidden = false;
-  }
 
   function time(iso) {
     return new Intl.DateTimeFormat(lang, { timeStyle: "short" }).format(new Date(iso));
