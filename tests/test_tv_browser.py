@@ -185,3 +185,30 @@ def test_the_photos_page_shows_favourites_on_the_tv_and_the_heart_marks_them(bro
         assert feed["title"] == "Favourites" and [i["id"] for i in feed["items"]] == [ids[-1]]
     finally:
         context.close()
+
+
+def test_the_tv_keeps_showing_through_a_server_restart_and_carries_on_after(browser, live_server):
+    server = live_server()
+    http, album, ids, show = make_show(server, ("red", "green", "blue"), seconds=1, order="oldest")
+    tv = browser.new_page(viewport={"width": 1280, "height": 720})
+    problems = []
+    tv.on("pageerror", lambda error: problems.append(str(error)))
+    tv.goto(server.url + f"/tv/{show['token']}")
+    tv.wait_for_function("() => window.PicupTV.shown >= 4", timeout=30000)  # every photo loaded once
+
+    server.stop()  # the server goes away: the photos it already sent keep going round
+    down = tv.evaluate("window.PicupTV.shown")
+    tv.evaluate("window.PicupTV.refresh()")  # a look at the feed fails, quietly
+    tv.wait_for_function(f"() => window.PicupTV.shown >= {down + 3}", timeout=30000)
+    expect(tv.locator("#tv-message")).to_be_hidden()
+    assert tv.locator(".layer.on img.photo").first.evaluate("i => i.complete && i.naturalWidth > 0")
+
+    server.start()  # back, same data: a new photo joins without anyone touching the TV
+    http = server.session()
+    new = http.post(server.url + "/api/v1/media?filename=gold.jpg",
+                    data=media_files.jpeg("gold", size=(640, 480), taken="2024:05:09 10:00:00")).json()["media"]["id"]
+    wait_rendered(http, server, 4)
+    http.post(server.url + f"/api/v1/albums/{album['id']}/media", json={"media_ids": [new]}).raise_for_status()
+    tv.evaluate("window.PicupTV.refresh()")
+    tv.wait_for_function(f"() => window.PicupTV.current === {new}", timeout=60000)
+    assert not problems, problems
