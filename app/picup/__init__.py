@@ -33,7 +33,7 @@ def prepare(settings: config_module.Settings) -> storage.BlobStore:
     settings.data_path.mkdir(parents=True, exist_ok=True)
     settings.tmp_path.mkdir(parents=True, exist_ok=True)
     settings.ensure_secret_key()
-    migrations.migrate(settings.database_path)
+    migrations.migrate(settings.database_path, keep_snapshots=settings.keep_migration_snapshots)
     db.open_database(settings.database_path)
     store = storage.open_store(settings)
     with db.connection():

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
+import json
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from . import config, db, logs, migrations, storage
+from . import config, db, logs, migrations, snapshots, storage
 
 
 def _settings(**overrides) -> config.Settings:
@@ -35,7 +37,7 @@ def _prepare(settings):
 
 def _open_db(settings) -> None:
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    migrations.migrate(settings.database_path)
+    migrations.migrate(settings.database_path, keep_snapshots=settings.keep_migration_snapshots)
     db.open_database(settings.database_path)
 
 
@@ -111,19 +113,142 @@ def worker(data_dir):
 
 
 @main.command()
+@click.option("--rollback", is_flag=True, help="Put back the database as it was before the last upgrade.")
+@click.option("--list", "list_snapshots", is_flag=True, help="List the snapshots taken before upgrades.")
+@click.option("--snapshot", "snapshot_name", default=None, help="With --rollback: this snapshot, not the newest.")
+@click.option("--yes", is_flag=True, help="With --rollback: do not ask.")
 @click.option("--data", "data_dir", default=None, help="Data folder (PICUP_DATA_DIR).")
-def migrate(data_dir):
-    """Bring the database schema up to date (a snapshot is kept first)."""
+def migrate(rollback, list_snapshots, snapshot_name, yes, data_dir):
+    """Bring the database schema up to date (a snapshot is kept first), or roll it back."""
     settings = _settings(data_dir=data_dir)
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    if list_snapshots or rollback:
+        _rollback(settings, list_snapshots, snapshot_name, yes)
+        return
     try:
-        before, after = migrations.migrate(settings.database_path)
+        before, after = migrations.migrate(settings.database_path, keep_snapshots=settings.keep_migration_snapshots)
     except migrations.MigrationError as exc:
         raise click.ClickException(str(exc)) from None
     if before == after:
         click.echo(f"The database is up to date (schema version {after}).")
     else:
         click.echo(f"The database was upgraded from schema version {before} to {after}.")
+
+
+def _rollback(settings, list_only: bool, name: str | None, yes: bool) -> None:
+    found = snapshots.listed(settings.database_path)
+    if list_only:
+        if not found:
+            click.echo("No snapshots: none of the upgrades so far needed one.")
+        for path in found:
+            click.echo(f"{path.name}  (schema version {snapshots.verify(path)}, {path.stat().st_size:,} bytes)")
+        return
+    if name:
+        found = [p for p in found if p.name == name]
+        if not found:
+            raise click.ClickException(f"there is no snapshot called {name} (see `picup migrate --list`)")
+    if not found:
+        raise click.ClickException("there is no snapshot to roll back to")
+    chosen = found[0]
+    version = snapshots.verify(chosen)
+    click.echo(f"This puts the database back as it was in {chosen.name} (schema version {version}).")
+    click.echo("Anything added since then (photos' details, albums, accounts) is no longer in the database;")
+    click.echo("the current database is kept as a snapshot first. Stop Picup's web and worker before this.")
+    if not yes:
+        click.confirm("Roll back?", abort=True)
+    keep = snapshots.folder_for(settings.database_path) / f"before-rollback-{snapshots.stamp()}{snapshots.SUFFIX}"
+    if Path(settings.database_path).exists():
+        snapshots.take(settings.database_path, keep)
+    try:
+        snapshots.restore_into(chosen, settings.database_path)
+    except snapshots.SnapshotError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Rolled back to schema version {version}. The database before the rollback is in {keep}.")
+    click.echo("Now install the Picup version that matches it, and start it.")
+
+
+@main.command("backup")
+@click.option("--new-key", is_flag=True, help="Print a new encryption key for backup.encryption_key and stop.")
+@click.option("--list", "list_snapshots", is_flag=True, help="List the database snapshots in the backup.")
+@click.option("--data", "data_dir", default=None, help="Data folder (PICUP_DATA_DIR).")
+def backup_command(new_key, list_snapshots, data_dir):
+    """Send what is new to the off-site backup now (the worker also does it every night)."""
+    from . import backup, encryption, jobs, restore
+
+    if new_key:
+        click.echo(encryption.new_key())
+        click.echo("Put it in backup.encryption_key (or PICUP_BACKUP_ENCRYPTION_KEY), and keep a copy somewhere "
+                   "safe that is not this box: without it the backup cannot be read.", err=True)
+        return
+    settings = _settings(data_dir=data_dir)
+    if list_snapshots:
+        try:
+            names = restore.snapshots_available(settings)
+        except (restore.RestoreError, backup.BackupError) as exc:
+            raise click.ClickException(str(exc)) from None
+        for name in names:
+            click.echo(name)
+        return
+    store = _prepare(settings)
+    with db.connection(), _progress("Backing up", sys.stdout.isatty()) as advance:
+        try:
+            run = backup.run(settings, store, progress=advance)
+        except (backup.BackupError, jobs.JobBusy) as exc:
+            raise click.ClickException(f"the backup did not finish: {exc}") from None
+    figures = json.loads(run.detail)
+    click.echo(
+        f"Backup done: {figures['objects_sent']:,} new objects ({_size(figures['bytes_sent'])}) sent; "
+        f"{figures['objects_total']:,} originals ({_size(figures['bytes_total'])}) are in the backup; "
+        f"snapshot {figures['snapshot']}."
+    )
+
+
+@main.command("restore")
+@click.option("--snapshot", "snapshot_name", default=None, help="This database snapshot, not the newest.")
+@click.option("--data", "data_dir", default=None, help="Data folder (PICUP_DATA_DIR).")
+def restore_command(snapshot_name, data_dir):
+    """Bring a library back from the backup onto an empty machine."""
+    from . import backup, restore
+
+    settings = _settings(data_dir=data_dir)
+    with _progress("Fetching originals", sys.stdout.isatty()) as advance:
+        try:
+            result = restore.restore(settings, snapshot=snapshot_name, progress=advance)
+        except (restore.RestoreError, backup.BackupError, snapshots.SnapshotError) as exc:
+            raise click.ClickException(f"the restore did not finish: {exc}") from None
+    click.echo(f"Restored snapshot {result.snapshot}: {result.originals:,} originals fetched "
+               f"({_size(result.bytes)}), every one checked against its SHA-256.")
+    if result.already_there:
+        click.echo(f"{result.already_there:,} originals were already in the photo store.")
+    if result.missing:
+        click.echo(f"{len(result.missing)} originals could not be brought back (not in the backup or damaged):",
+                   err=True)
+        for sha256 in result.missing[:50]:
+            click.echo(f"  {sha256}", err=True)
+        sys.exit(1)
+    click.echo("Start Picup: the worker makes the thumbnails again in the background.")
+
+
+@contextlib.contextmanager
+def _progress(label: str, show: bool):
+    """A progress bar over bytes when on a terminal; the callback takes (done, total)."""
+    if not show:
+        yield None
+        return
+    with click.progressbar(length=1, label=label, show_pos=False, show_percent=True) as bar:
+        def advance(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        yield advance
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:,} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    return str(count)
 
 
 @main.command("tasks")

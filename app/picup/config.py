@@ -88,6 +88,30 @@ class Settings:
     trash_days: int = _setting(30, "library", "trash_days", "PICUP_TRASH_DAYS", int)
     # [worker]
     worker_processes: int = _setting(0, "worker", "processes", "PICUP_WORKER_PROCESSES", int)
+    # [integrity]
+    check_days: int = _setting(30, "integrity", "check_days", "PICUP_CHECK_DAYS", int)
+    stray_grace_days: int = _setting(14, "integrity", "stray_grace_days", "PICUP_STRAY_GRACE_DAYS", int)
+    # [backup]
+    backup_endpoint: str = _setting("", "backup", "endpoint", "PICUP_BACKUP_ENDPOINT")
+    backup_bucket: str = _setting("", "backup", "bucket", "PICUP_BACKUP_BUCKET")
+    backup_prefix: str = _setting("", "backup", "prefix", "PICUP_BACKUP_PREFIX")
+    backup_access_key: str = _setting("", "backup", "access_key", "PICUP_BACKUP_ACCESS_KEY")
+    backup_secret_key: str = _setting("", "backup", "secret_key", "PICUP_BACKUP_SECRET_KEY")
+    backup_secure: bool = _setting(True, "backup", "secure", "PICUP_BACKUP_SECURE", bool)
+    backup_region: str = _setting("", "backup", "region", "PICUP_BACKUP_REGION")
+    backup_encryption_key: str = _setting("", "backup", "encryption_key", "PICUP_BACKUP_ENCRYPTION_KEY")
+    backup_timeout: int = _setting(120, "backup", "timeout", "PICUP_BACKUP_TIMEOUT", int)
+    backup_keep_deleted_days: int = _setting(
+        90, "backup", "keep_deleted_days", "PICUP_BACKUP_KEEP_DELETED_DAYS", int
+    )
+    backup_keep_daily: int = _setting(14, "backup", "keep_daily", "PICUP_BACKUP_KEEP_DAILY", int)
+    backup_keep_weekly: int = _setting(8, "backup", "keep_weekly", "PICUP_BACKUP_KEEP_WEEKLY", int)
+    backup_keep_monthly: int = _setting(12, "backup", "keep_monthly", "PICUP_BACKUP_KEEP_MONTHLY", int)
+    # [maintenance]
+    nightly_hour: int = _setting(3, "maintenance", "nightly_hour", "PICUP_NIGHTLY_HOUR", int)
+    keep_migration_snapshots: int = _setting(
+        5, "maintenance", "keep_migration_snapshots", "PICUP_KEEP_MIGRATION_SNAPSHOTS", int
+    )
     # [accounts]
     session_hours: int = _setting(12, "accounts", "session_hours", "PICUP_SESSION_HOURS", int)
     remember_days: int = _setting(365, "accounts", "remember_days", "PICUP_REMEMBER_DAYS", int)
@@ -111,6 +135,15 @@ class Settings:
         return Path(self.storage_path).expanduser().resolve() if self.storage_path else self.data_path / "library"
 
     @property
+    def backup_enabled(self) -> bool:
+        return bool(self.backup_endpoint and self.backup_bucket)
+
+    @property
+    def snapshot_path(self) -> Path:
+        """Where database snapshots taken before a migration are kept."""
+        return self.data_path / "snapshots"
+
+    @property
     def tmp_path(self) -> Path:
         return Path(self.tmp_dir).expanduser().resolve() if self.tmp_dir else self.data_path / "tmp"
 
@@ -119,6 +152,12 @@ class Settings:
             raise ConfigError(f"storage.backend must be 'local' or 's3', not {self.storage_backend!r}")
         if self.storage_backend == "s3" and not (self.storage_endpoint and self.storage_bucket):
             raise ConfigError("storage.backend = 's3' needs storage.endpoint and storage.bucket")
+        if bool(self.backup_endpoint) != bool(self.backup_bucket):
+            raise ConfigError("a backup needs both backup.endpoint and backup.bucket")
+        if not 0 <= self.nightly_hour <= 23:
+            raise ConfigError(f"maintenance.nightly_hour must be between 0 and 23, not {self.nightly_hour}")
+        if self.check_days < 1:
+            raise ConfigError("integrity.check_days must be at least 1")
         if not 0 < self.port < 65536:
             raise ConfigError(f"server.port must be between 1 and 65535, not {self.port}")
         if self.default_language not in {"en", "ko"}:

@@ -8,10 +8,10 @@ next to it with SQLite's online backup API.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sqlite3
-from pathlib import Path
+
+from . import snapshots
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,35 @@ STEPS: list[tuple[str, str]] = [
         CREATE INDEX recovery_code_user ON recovery_code (user_id)
         """,
     ),
+    (
+        "integrity checks and backups",
+        """
+        ALTER TABLE media ADD COLUMN checked_at DATETIME;
+        CREATE INDEX media_checked ON media (checked_at);
+        CREATE TABLE job_run (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at DATETIME NOT NULL,
+            finished_at DATETIME,
+            items INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            problems INTEGER NOT NULL DEFAULT 0,
+            repaired INTEGER NOT NULL DEFAULT 0,
+            detail TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        CREATE INDEX job_run_kind ON job_run (kind, started_at);
+        CREATE TABLE stray_blob (
+            key TEXT PRIMARY KEY,
+            first_seen_at DATETIME NOT NULL
+        );
+        CREATE TABLE backup_gone (
+            key TEXT PRIMARY KEY,
+            gone_since DATETIME NOT NULL
+        )
+        """,
+    ),
 ]
 
 LATEST = len(STEPS)
@@ -206,20 +235,12 @@ def current_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def _snapshot(conn: sqlite3.Connection, path: str, version: int) -> Path | None:
-    """Copy the database with the online backup API before changing it."""
-    if path == ":memory:":
-        return None
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = Path(path).with_name(f"{Path(path).name}.v{version}-{stamp}.bak")
-    with sqlite3.connect(target) as dest:
-        conn.backup(dest)
-    dest.close()
-    return target
+def migrate(path: str, target: int = LATEST, keep_snapshots: int = 5) -> tuple[int, int]:
+    """Bring the database at ``path`` to ``target``; return (from, to).
 
-
-def migrate(path: str, target: int = LATEST) -> tuple[int, int]:
-    """Bring the database at ``path`` to ``target``; return (from, to)."""
+    A database with data is first copied to ``snapshots/`` (newest ``keep_snapshots`` kept),
+    so ``picup migrate --rollback`` can put it back.
+    """
     # Wait for the lock before anything else: the web and the worker may start together,
     # and switching to WAL needs the database to itself for a moment.
     conn = sqlite3.connect(path, isolation_level=None, timeout=15)
@@ -234,8 +255,8 @@ def migrate(path: str, target: int = LATEST) -> tuple[int, int]:
             )
         if start >= target:
             return start, start
-        if start > 0:
-            snapshot = _snapshot(conn, path, start)
+        if start > 0 and path != ":memory:":
+            snapshot = snapshots.before_migration(path, start, keep=keep_snapshots)
             log.info("snapshot before migration", extra={"snapshot": str(snapshot)})
         for number in range(start + 1, target + 1):
             title, sql = STEPS[number - 1]

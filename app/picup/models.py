@@ -100,6 +100,7 @@ class Media(BaseModel):
     longitude = pw.FloatField(null=True)
     video_codec = pw.TextField(null=True)
     web_video = pw.BooleanField(default=False)  # a browser-friendly copy was made
+    checked_at = pw.DateTimeField(null=True, index=True)  # when the integrity check last read it back
 
     class Meta:
         indexes = ((("owner", "sha256"), True),)
@@ -207,7 +208,39 @@ class Slideshow(BaseModel):
     last_seen_at = pw.DateTimeField(null=True)
 
 
+class JobRun(BaseModel):
+    """One run of a maintenance job (``check`` or ``backup``), kept for the status page."""
+
+    kind = pw.TextField()  # check | backup
+    status = pw.TextField()  # running | ok | problems | failed
+    started_at = pw.DateTimeField(default=utcnow)
+    finished_at = pw.DateTimeField(null=True)
+    items = pw.IntegerField(default=0)  # originals read (check) or sent (backup)
+    bytes = pw.BigIntegerField(default=0)
+    problems = pw.IntegerField(default=0)
+    repaired = pw.IntegerField(default=0)
+    detail = pw.TextField(default="{}")  # JSON: what was found, in words a person can act on
+    error = pw.TextField(null=True)  # why the run failed, when it did
+
+    class Meta:
+        indexes = ((("kind", "started_at"), False),)
+
+
+class StrayBlob(BaseModel):
+    """A blob in the store that no row references, and when the check first saw it."""
+
+    key = pw.TextField(primary_key=True)
+    first_seen_at = pw.DateTimeField(default=utcnow)
+
+
+class BackupGone(BaseModel):
+    """An original still in the backup whose row is gone; pruned after the retention period."""
+
+    key = pw.TextField(primary_key=True)
+    gone_since = pw.DateTimeField(default=utcnow)
+
+
 ALL_MODELS = [
     Meta, User, Session, ApiToken, Media, Album, AlbumMedia, AlbumMember, Task, Upload, Favorite, Slideshow,
-    RecoveryCode,
+    RecoveryCode, JobRun, StrayBlob, BackupGone,
 ]

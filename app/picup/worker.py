@@ -55,6 +55,18 @@ def expire_uploads(settings) -> int:
     return gone
 
 
+def backup_if_due(store, settings) -> None:
+    from . import backup, jobs
+
+    with db.connection():
+        if not backup.due(settings):
+            return
+        try:
+            backup.run(settings, store)
+        except (backup.BackupError, jobs.JobBusy) as exc:
+            log.error("backup did not run to the end; it is tried again in an hour", extra={"error": str(exc)})
+
+
 class Worker:
     def __init__(self, settings, store, processes: int | None = None):
         self.settings = settings
@@ -87,6 +99,9 @@ class Worker:
             replace_existing=True)
         add(expire_uploads, "interval", hours=1, args=[self.settings], id="expire-uploads",
             replace_existing=True)
+        if self.settings.backup_enabled:
+            add(backup_if_due, "cron", minute=5, args=[self.store, self.settings], id="backup",
+                replace_existing=True)
         self.scheduler.start()
         log.info("worker started", extra={"jobs": ",".join(j.id for j in self.scheduler.get_jobs())})
 
