@@ -130,7 +130,8 @@ def test_nobody_signed_in_gets_nothing_but_the_public_routes(app, world):
         assert response.status_code == 401, (method, rule.rule)
         if method != "HEAD":
             assert response.json["error"]["code"] == "not_signed_in", (method, rule.rule)
-    for page in ("/", "/albums", f"/albums/{world['jeju']}", "/trash", "/family", "/settings", "/slideshows"):
+    for page in ("/", "/albums", f"/albums/{world['jeju']}", "/trash", "/family", "/settings", "/slideshows",
+                 "/status"):
         response = stranger.get(page)
         assert response.status_code == 302 and response.headers["Location"].startswith("/signin"), page
 

@@ -102,6 +102,7 @@ PAGES = [
     ("slideshows", "/slideshows", True, _tv_settings),
     ("trash", "/trash", True, None),
     ("family", "/family", True, None),
+    ("status", "/status", True, None),
     ("settings", "/settings", True, None),
     ("not-found", "/albums/999999", True, None),
 ]

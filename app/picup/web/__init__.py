@@ -66,6 +66,9 @@ def init_app(app: Flask) -> None:
     blueprints = (api_accounts, api_albums, api_media, api_slideshows, api_two_step, api_uploads, ops, pages, tv)
     for module in blueprints:
         app.register_blueprint(module.bp)
+    from . import api_status  # the administrator's status (GET /api/v1/status)
+
+    app.register_blueprint(api_status.bp)
 
     # Scripts and styles are cached for a year under a name that changes with their content.
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 365 * 24 * 3600

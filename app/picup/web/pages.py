@@ -118,6 +118,16 @@ def family():
     return render("family.html")
 
 
+@bp.get("/status")
+@_page(admin=True)
+def status():
+    """The administrator's page: storage, integrity check, backup, failed tasks and version, in words."""
+    from .. import status as picup_status
+
+    report = picup_status.report(state().settings, state().store, g.get("lang", "en"))
+    return render("status.html", report=report, parts=picup_status.PARTS)
+
+
 @bp.get("/settings")
 @_page()
 def settings():
