@@ -22,6 +22,8 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench chromium ## Run the benc
 	$(BIN)/python bench/thumbnails.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/tv.py
+	$(BIN)/python bench/integrity.py
+	$(BIN)/python bench/backup.py
 
 install: $(VENV)/.installed
 

@@ -367,29 +367,9 @@ def snapshots_to_keep(names: list[str], daily: int, weekly: int, monthly: int) -
 
 
 # ---------------------------------------------------------------- when
-RETRY_AFTER = dt.timedelta(hours=1)
-
-
 def due(settings, local_now: dt.datetime | None = None) -> bool:
-    """Whether the worker should run a backup now (it asks every hour).
-
-    Every night at ``nightly_hour``; as soon as possible when the last success
-    is more than 26 hours old (the box was off at night); an hour after a
-    failed run, until one succeeds.
-    """
-    if not settings.backup_enabled:
-        return False
-    local_now = local_now or dt.datetime.now()
-    now = utcnow()
-    last, last_ok = jobs.last("backup"), jobs.last("backup", status="ok")
-    if last is not None and now - last.started_at < RETRY_AFTER:
-        return False
-    if last_ok is None:
-        return True
-    age = now - last_ok.started_at
-    if age < dt.timedelta(hours=20):
-        return False
-    return local_now.hour == settings.nightly_hour or age > dt.timedelta(hours=26) or last.status == "failed"
+    """Whether the worker should back up now: nightly, catching up, and an hour after a failure."""
+    return settings.backup_enabled and jobs.nightly_due("backup", settings.nightly_hour, local_now)
 
 
 # ---------------------------------------------------------------- a run

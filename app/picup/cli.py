@@ -167,6 +167,27 @@ def _rollback(settings, list_only: bool, name: str | None, yes: bool) -> None:
     click.echo("Now install the Picup version that matches it, and start it.")
 
 
+@main.command("check")
+@click.option("--all", "check_all", is_flag=True, help="Read every original now, not only tonight's share.")
+@click.option("--data", "data_dir", default=None, help="Data folder (PICUP_DATA_DIR).")
+def check_command(check_all, data_dir):
+    """Read originals back and compare them with the database; repair what the backup can.
+
+    Exits 1 when something is left that needs a person."""
+    from . import integrity, jobs
+
+    settings = _settings(data_dir=data_dir)
+    store = _prepare(settings)
+    with db.connection(), _progress("Checking", check_all or sys.stdout.isatty()) as advance:
+        try:
+            run = integrity.run(settings, store, all=check_all, progress=advance)
+        except jobs.JobBusy:
+            raise click.ClickException("another integrity check is running; try again when it has finished") from None
+    click.echo(integrity.summary(run))
+    if run.status == "failed" or integrity.unrepaired(run):
+        sys.exit(1)
+
+
 @main.command("backup")
 @click.option("--new-key", is_flag=True, help="Print a new encryption key for backup.encryption_key and stop.")
 @click.option("--list", "list_snapshots", is_flag=True, help="List the database snapshots in the backup.")

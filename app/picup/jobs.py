@@ -10,6 +10,7 @@ left "running" by a killed process is marked failed on the next start.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import json
 import os
@@ -62,3 +63,29 @@ def last(kind: str, *, status: str | None = None) -> JobRun | None:
     if status:
         query = query.where(JobRun.status == status)
     return query.order_by(JobRun.started_at.desc(), JobRun.id.desc()).first()
+
+
+RETRY_AFTER = dt.timedelta(hours=1)
+
+
+def nightly_due(kind: str, nightly_hour: int, local_now: dt.datetime | None = None,
+                finished: tuple[str, ...] = ("ok",)) -> bool:
+    """Whether a nightly job should run now (the worker asks every hour).
+
+    At ``nightly_hour`` (the box's local time) unless it already ran in the last
+    20 hours; as soon as possible when the last finished run is more than 26 hours
+    old (the box was off at night); an hour after a failed run, until one finishes.
+    """
+    local_now = local_now or dt.datetime.now()
+    now = utcnow()
+    latest = last(kind)
+    if latest is not None and now - latest.started_at < RETRY_AFTER:
+        return False
+    done = (JobRun.select().where((JobRun.kind == kind) & JobRun.status.in_(finished))
+            .order_by(JobRun.started_at.desc()).first())
+    if done is None:
+        return True
+    age = now - done.started_at
+    if age < dt.timedelta(hours=20):
+        return False
+    return local_now.hour == nightly_hour or age > dt.timedelta(hours=26) or latest.status == "failed"

@@ -67,6 +67,20 @@ def backup_if_due(store, settings) -> None:
             log.error("backup did not run to the end; it is tried again in an hour", extra={"error": str(exc)})
 
 
+def check_integrity(store, settings) -> None:
+    """Tonight's share of the integrity check (:mod:`picup.integrity`), once a night, caught up
+    after a night the box was off; it logs what it finds."""
+    from . import integrity, jobs
+
+    with db.connection():
+        if not jobs.nightly_due("check", settings.nightly_hour, finished=("ok", "problems")):
+            return
+        try:
+            integrity.run(settings, store)
+        except jobs.JobBusy:
+            log.warning("integrity check skipped: another check is running")
+
+
 class Worker:
     def __init__(self, settings, store, processes: int | None = None):
         self.settings = settings
@@ -98,6 +112,9 @@ class Worker:
         add(purge_trash, "interval", hours=1, args=[self.store, self.settings], id="purge-trash",
             replace_existing=True)
         add(expire_uploads, "interval", hours=1, args=[self.settings], id="expire-uploads",
+            replace_existing=True)
+        # Both ask every hour whether they are due (nightly at maintenance.nightly_hour, local time).
+        add(check_integrity, "cron", minute=0, args=[self.store, self.settings], id="integrity-check",
             replace_existing=True)
         if self.settings.backup_enabled:
             add(backup_if_due, "cron", minute=5, args=[self.store, self.settings], id="backup",
