@@ -8,12 +8,12 @@ HOST   ?= 127.0.0.1
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install install-test chromium bench lint clean
+.PHONY: run test install install-test chromium test-tools bench lint clean
 
 run: $(VENV)/.installed ## Install into .venv and serve Picup on http://localhost:8080
 	$(BIN)/picup run --host $(HOST) --port $(PORT) --data $(DATA)
 
-test: $(VENV)/.installed-test chromium ## Install what the tests need and run every test
+test: $(VENV)/.installed-test chromium test-tools ## Install what the tests need and run every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench chromium ## Run the benchmarks (prints ratios; asserts nothing)
@@ -51,6 +51,13 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 chromium:
 	@[ -x $(CHROMIUM) ] || { echo "Installing Chromium for the browser tests"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+# The appliance test applies the playbook to a throwaway Debian root (debootstrap, nft, nginx -t,
+# openssl inside it); the unit tests run systemd-analyze.
+test-tools:
+	@command -v debootstrap >/dev/null && [ -x /usr/bin/systemd-analyze ] || { \
+	  echo "Installing debootstrap and systemd for the appliance and unit tests"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends debootstrap systemd; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info app/*.egg-info .pytest_cache
