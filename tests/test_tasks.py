@@ -41,6 +41,24 @@ def test_a_task_held_by_a_killed_worker_is_taken_again_after_its_lease(queue):
     assert again.id == claimed.id and again.attempts == 2
 
 
+def test_a_task_that_kills_its_worker_every_time_is_given_up(queue):
+    """A file that crashes the decoder (and the worker with it) must not crash it forever."""
+    recorded = []
+    tasks.GAVE_UP["test.record"] = lambda payload, error: recorded.append((payload, error))
+    try:
+        task = tasks.enqueue("test.record", {"n": 3}, max_attempts=2)
+        other = tasks.enqueue("test.record", {"n": 4})
+        for _ in range(2):  # claimed, then the worker dies with it (kill -9), twice
+            assert tasks.claim().id == task.id
+            Task.update(lease_until=utcnow() - dt.timedelta(seconds=1)).where(Task.id == task.id).execute()
+        assert tasks.claim().id == other.id, "the poison task is not claimed a third time"
+        failed = Task.get_by_id(task.id)
+        assert failed.status == "failed" and "on every attempt" in failed.last_error
+        assert recorded == [({"n": 3}, failed.last_error)]
+    finally:
+        tasks.GAVE_UP.pop("test.record", None)
+
+
 def test_a_failing_task_is_retried_with_backoff_then_marked_failed(queue):
     task = tasks.enqueue("test.explode", max_attempts=3)
     for attempt in (1, 2):

@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 
 from . import config as config_module
-from . import db, migrations, storage
+from . import db, migrations, storage, uploads
 from .library import claim_store
 from .throttle import Throttle
 
@@ -38,6 +38,7 @@ def prepare(settings: config_module.Settings) -> storage.BlobStore:
     store = storage.open_store(settings)
     with db.connection():
         claim_store(store)
+        uploads.clean_after_crash(settings, store)
     return store
 
 

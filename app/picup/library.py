@@ -62,8 +62,13 @@ def check_store(store: storage.BlobStore) -> None:
     """Raise unless the store is reachable and carries this library's marker."""
     store.ping()
     known = Meta.get_or_none(Meta.key == "store_id")
-    if known is None or store.read_marker() != known.value:
-        raise storage.StoreUnavailable(f"the marker in {store!r} is missing or wrong")
+    marker = store.read_marker()
+    if marker is None:
+        raise storage.StoreUnavailable(
+            f"the photo store {store!r} has no {storage.MARKER_NAME} marker: is the disk or share mounted?"
+        )
+    if known is None or marker != known.value:
+        raise storage.StoreUnavailable(f"the marker in the photo store {store!r} is not this library's")
 
 
 def delete_blob_if_unused(store: storage.BlobStore, sha256: str) -> bool:
@@ -96,6 +101,20 @@ def temp_file(tmp_dir: Path, prefix: str = "recv") -> tuple[int, Path]:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), path
 
 
+# Uploads leave the last of the disk free: the database usually shares it and must keep room
+# to record a deletion (that is how a family makes room again) and to grow its log.
+RESERVE_MAX = 64 * 1024**2
+
+
+def check_room(folder: Path, incoming: int) -> None:
+    """Refuse ``incoming`` more bytes in ``folder`` where they would eat into the reserve:
+    5% of its disk, at most 64 MiB."""
+    stats = os.statvfs(folder)
+    reserve = min(RESERVE_MAX, stats.f_blocks * stats.f_frsize // 20)
+    if stats.f_bavail * stats.f_frsize - incoming < reserve:
+        raise storage.StorageFull(f"{folder}: less than {human_size(reserve)} would be left")
+
+
 def receive(stream: BinaryIO, tmp_dir: Path, *, limit: int, name: str, expected: int | None = None) -> Received:
     """Stream ``stream`` to a temporary file while hashing it.
 
@@ -111,6 +130,7 @@ def receive(stream: BinaryIO, tmp_dir: Path, *, limit: int, name: str, expected:
                 size += len(chunk)
                 if size > limit:
                     raise PicupError("too_large", name=name, limit=human_size(limit))
+                check_room(tmp_dir, len(chunk))
                 digest.update(chunk)
                 out.write(chunk)
             out.flush()
@@ -118,7 +138,7 @@ def receive(stream: BinaryIO, tmp_dir: Path, *, limit: int, name: str, expected:
         if expected is not None and size != expected:
             raise PicupError("incomplete_body")
         return Received(path=path, size=size, sha256=digest.hexdigest())
-    except OSError as exc:
+    except (OSError, storage.StorageFull) as exc:
         path.unlink(missing_ok=True)
         raise storage_error(exc) from exc
     except BaseException:
@@ -166,6 +186,12 @@ def ingest(
             require_album_role(owner, album, "add")
         if received.size == 0:
             raise PicupError("empty_file")
+        # An unmounted share is an empty folder: an original written there would vanish
+        # from sight when the share comes back, so nothing is kept without the marker.
+        try:
+            check_store(store)
+        except storage.StorageError as exc:
+            raise storage_error(exc) from exc
         filetype = sniff_file(received.path)
         if filetype is None:
             raise PicupError("unsupported_type", name=name)

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
+import select
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from . import storage, tasks
@@ -44,10 +48,34 @@ def derived(media: Media, name: str) -> str:
 
 
 # ----------------------------------------------------------------- the pool
-def _lower_priority() -> None:
-    """Pool processes yield the CPU to the web server."""
+def _start_pool_process(owner: int) -> None:
+    """Pool processes yield the CPU to the web server, and end with the worker that owns them."""
     with contextlib.suppress(OSError):
         os.nice(10)
+    threading.Thread(target=_exit_with, args=(owner,), name="exit-with-owner", daemon=True).start()
+
+
+def _exit_with(owner: int) -> None:
+    """A pool process outlives a worker killed with ``kill -9``: it holds its own copy of the
+    pipe it waits on, so it never sees the end. It watches the worker instead."""
+    try:
+        handle = os.pidfd_open(owner)
+    except OSError:  # the owner is already gone (or no pidfd on this kernel: poll)
+        while _alive(owner):
+            time.sleep(1)
+    else:
+        select.select([handle], [], [])  # readable once the owner has exited
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class PhotoPool:
@@ -62,7 +90,8 @@ class PhotoPool:
             self._executor = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.processes,
                 mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_lower_priority,
+                initializer=_start_pool_process,
+                initargs=(os.getpid(),),
             )
         return self._executor
 
@@ -94,7 +123,7 @@ def _original_on_disk(store, media: Media, tmp_dir: Path):
         yield path
         return
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="original-", delete=True) as out:
+    with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix=f"original-pid{os.getpid()}-", delete=True) as out:
         with store.open(key) as stream:
             shutil.copyfileobj(stream, out, storage.CHUNK)
         out.flush()
@@ -102,6 +131,9 @@ def _original_on_disk(store, media: Media, tmp_dir: Path):
 
 
 def _store_derived(store, media: Media, path: str, name: str) -> None:
+    root = getattr(store, "root", None)  # a local store, usually on the database's disk
+    if root is not None:
+        _check_room(root, os.path.getsize(path))
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(storage.CHUNK):
@@ -135,18 +167,24 @@ def render(media_id: int, *, store, settings, pool: PhotoPool) -> None:
     media = Media.get_or_none(Media.id == media_id)
     if media is None or media.status != "ready":
         return  # deleted meanwhile, or still being stored (the sweep comes back)
-    work = Path(tempfile.mkdtemp(prefix=f"render-{media.id}-", dir=_tmp(settings)))
     try:
-        with _original_on_disk(store, media, settings.tmp_path) as source:
-            if media.kind == "photo":
-                fields = _render_photo(media, source, work, store, pool)
-            else:
-                fields = _render_video(media, source, work, store, pool)
+        # The folder names this process, so the hourly clean-up never takes a long render in progress.
+        work = Path(tempfile.mkdtemp(prefix=f"render-{media.id}-pid{os.getpid()}-", dir=_tmp(settings)))
+        try:
+            with _original_on_disk(store, media, settings.tmp_path) as source:
+                if media.kind == "photo":
+                    fields = _render_photo(media, source, work, store, pool)
+                else:
+                    fields = _render_video(media, source, work, store, pool)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     except (photo_media.PhotoError, video_media.VideoError) as exc:
         mark_failed(media.id, exc.code)
         raise tasks.PermanentError(f"{exc.code}: {exc}") from None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    except (storage.StorageFull, OSError) as exc:
+        if isinstance(exc, storage.StorageFull) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"no room to write the renditions, the disk is full ({exc})") from exc
+        raise
     with database.atomic():
         Media.update({**fields, Media.render_status: "ready", Media.render_error: None}).where(
             Media.id == media.id
@@ -189,12 +227,27 @@ def _render_video(media, source, work: Path, store, pool: PhotoPool) -> dict:
     }
 
 
+def _check_room(folder, incoming: int) -> None:
+    from .library import check_room  # library imports this module
+
+    check_room(folder, incoming)
+
+
+class DiskFull(Exception):
+    """No room for the renditions: retried later; the photo itself is fine."""
+
+
 def mark_failed(media_id: int, error: str) -> None:
     Media.update(render_status="failed", render_error=error[:200]).where(Media.id == media_id).execute()
 
 
 def gave_up(payload: dict, error: str) -> None:
-    """After the last retry, the item shows "could not read this file", not a spinner."""
+    """After the last retry, the item shows "could not read this file", not a spinner.
+
+    Not when the disk was full: the file is fine, it stays waiting, and the sweep
+    queues it again until there is room."""
+    if error.startswith(f"{DiskFull.__name__}:"):
+        return
     media = Media.get_or_none(Media.id == payload.get("media_id"))
     if media is not None and media.render_status != "failed":
         mark_failed(media.id, "render_failed")
@@ -213,9 +266,12 @@ def sweep() -> int:
         )
     }
     count = 0
-    for (media_id,) in (
+    # Read it all first: writing while a SELECT is still open can fail at once ("database is
+    # locked", no busy wait) when another process wrote since the SELECT began.
+    waiting_media = list(
         Media.select(Media.id).where((Media.status == "ready") & (Media.render_status == "pending")).tuples()
-    ):
+    )
+    for (media_id,) in waiting_media:
         if media_id not in waiting:
             enqueue(media_id)
             count += 1

@@ -68,6 +68,14 @@ def claim(lease: dt.timedelta = LEASE) -> Task | None:
         )
         if task is None:
             return None
+        if task.status == "running" and task.attempts >= task.max_attempts:
+            # Its worker died with it, attempt after attempt (a file that kills the decoder, say):
+            # give up instead of crashing the worker every time the lease runs out.
+            died = "the worker stopped while running it, on every attempt"
+            Task.update(status="failed", lease_until=None, last_error=died, updated_at=now).where(
+                Task.id == task.id).execute()
+            _gave_up(task, died)
+            return claim(lease)
         Task.update(
             status="running", attempts=Task.attempts + 1, lease_until=now + lease, updated_at=now
         ).where(Task.id == task.id).execute()
@@ -88,7 +96,13 @@ def fail(task: Task, error: str, *, final: bool = False) -> None:
     else:
         changes = {"status": "queued", "lease_until": None, "run_after": now + backoff(task.attempts)}
     Task.update(last_error=error[:2000], updated_at=now, **changes).where(Task.id == task.id).execute()
-    if changes["status"] == "failed" and task.kind in GAVE_UP:
+    if changes["status"] == "failed":
+        _gave_up(task, error)
+
+
+def _gave_up(task: Task, error: str) -> None:
+    """Record, where people look, that a task failed for good."""
+    if task.kind in GAVE_UP:
         try:
             GAVE_UP[task.kind](json.loads(task.payload), error)
         except Exception:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
@@ -17,14 +18,16 @@ import os
 import secrets
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO
 
-from . import library
+from . import library, storage
 from .db import database
 from .errors import PicupError
 from .models import Album, Upload, User, utcnow
+from .storage.local import INCOMING
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +188,7 @@ def append(
                     written += len(data)
                     if offset + written > upload.length:
                         raise PicupError("invalid_value", field="Upload-Offset")
+                    library.check_room(part.parent, len(data))
                     hasher.update(data)
                     if chunk_check:
                         chunk_check.update(data)
@@ -196,15 +200,17 @@ def append(
         except BaseException as exc:
             # Keep only what was acknowledged before this chunk.
             os.truncate(part, offset)
-            if isinstance(exc, OSError):
+            if isinstance(exc, (OSError, storage.StorageFull)):
                 raise library.storage_error(exc) from exc
             raise
         new_offset = offset + written
-        Upload.update(offset=new_offset).where(Upload.id == upload.id).execute()
-        _remember(upload.id, new_offset, hasher)
         upload.offset = new_offset
         if new_offset < upload.length:
+            Upload.update(offset=new_offset).where(Upload.id == upload.id).execute()
+            _remember(upload.id, new_offset, hasher)
             return upload, None
+        # The last offset is recorded together with the media it became: an upload cut off
+        # while being kept (kill -9) never tells a tus client it is complete when it is not.
         return upload, _finish(store, upload, part, hasher.hexdigest(), settings)
 
 
@@ -226,7 +232,9 @@ def _finish(store, upload: Upload, part: Path, sha256: str, settings) -> library
         Upload.delete().where(Upload.id == upload.id).execute()
         _forget(upload.id)
         raise
-    Upload.update(media=result.media.id, duplicate=result.duplicate).where(Upload.id == upload.id).execute()
+    Upload.update(offset=upload.length, media=result.media.id, duplicate=result.duplicate).where(
+        Upload.id == upload.id
+    ).execute()
     _forget(upload.id)
     upload.media = result.media
     upload.duplicate = result.duplicate
@@ -244,27 +252,121 @@ def terminate(user: User, upload_id: str, settings) -> None:
 
 
 def expire(settings) -> int:
-    """Remove uploads past their expiry, and part files no upload owns."""
+    """Remove uploads past their expiry, and temporary files nobody has touched for an hour."""
     now = utcnow()
     gone = 0
-    for upload in Upload.select().where(Upload.expires_at < now):
+    for upload in list(Upload.select().where(Upload.expires_at < now)):
         with _lock(upload.id):
             part_path(settings, upload.id).unlink(missing_ok=True)
             upload.delete_instance()
         _forget(upload.id)
         gone += 1
+    return gone + _remove_strays(settings, min_age=STRAY_AGE)
+
+
+# ------------------------------------------------------- after a crash (kill -9)
+STRAY_AGE = 3600  # seconds untouched before a temporary file is taken for a dead process's
+_running: tuple[Path, int] | None = None  # this process's shared hold on <data>/locks/running.lock
+
+
+def clean_after_crash(settings, store) -> int:
+    """At start: remove what a Picup process killed half-way (kill -9, power cut) left behind.
+
+    Every Picup process holds a shared ``flock`` on ``<data>/locks/running.lock`` for
+    as long as it lives; the kernel drops it when the process dies, however it dies.
+    A process that starts and can take that lock exclusively knows no other one is
+    running, so every temporary file, every byte past an upload's acknowledged offset
+    and every "pending" row is a leftover, and goes now. With another process
+    running (the worker beside the web) only files an hour old go, as in the
+    worker's hourly :func:`expire`; older pending rows go with the trash purge.
+    """
+    fd = _running_lock(settings)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        alone = True
+    except BlockingIOError:
+        alone = False
+    try:
+        if not alone:
+            gone = _remove_strays(settings, min_age=STRAY_AGE)
+        else:
+            gone = _remove_strays(settings, min_age=0, everything=True)
+            gone += _tidy_unfinished(settings)
+            gone += library.clear_stale_pending(store, older_than=dt.timedelta(0))
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # from now on this process counts as running
+    if gone:
+        log.info("leftovers of an interrupted run removed", extra={"items": gone, "alone": alone})
+    return gone
+
+
+def _running_lock(settings) -> int:
+    global _running
+    path = settings.data_path / "locks" / "running.lock"
+    if _running is not None and _running[0] == path:
+        return _running[1]
+    if _running is not None:  # one data folder per process; tests open many in turn
+        os.close(_running[1])
+        _running = None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by child processes
+    _running = (path, fd)
+    return fd
+
+
+def _remove_strays(settings, *, min_age: float, everything: bool = False) -> int:
+    """Part files no unfinished upload owns, and the temporary files of receiving, rendering
+    and storing, untouched for ``min_age`` seconds. A running render of this very process
+    is never taken (its folder names the process). ``everything`` also takes the temporary
+    folders of jobs that may run for hours (backup, restore): only when no other process runs."""
+    now = time.time()
+    mine = f"-pid{os.getpid()}-"
+
+    def stale(path: Path) -> bool:
+        if mine in path.name:
+            return False
+        try:
+            return min_age <= 0 or now - path.stat().st_mtime >= min_age
+        except FileNotFoundError:
+            return False
+
+    gone = 0
     folder = settings.tmp_path / "uploads"
     if folder.is_dir():
-        live = {u.id for u in Upload.select(Upload.id)}
+        live = {u.id for u in Upload.select(Upload.id).where(Upload.media.is_null())}
         for part in folder.glob("*.part"):
-            if part.stem not in live and now.timestamp() - part.stat().st_mtime > 3600:
+            if part.stem not in live and stale(part):
                 part.unlink(missing_ok=True)
                 gone += 1
-    # Leftovers of raw uploads and renditions cut off by a crash.
-    for stray in [*settings.tmp_path.glob("recv-*"), *settings.tmp_path.glob("render-*")]:
-        if now.timestamp() - stray.stat().st_mtime > 3600:
-            if stray.is_dir():
-                shutil.rmtree(stray, ignore_errors=True)
-            else:
-                stray.unlink(missing_ok=True)
+    patterns = ["recv-*", "render-*", "original-*"] + (["backup-*", "restore-*", "check-restore-*"] if everything else [])
+    strays = [path for pattern in patterns for path in settings.tmp_path.glob(pattern)]
+    if settings.storage_backend == "local":
+        strays += (settings.storage_root / INCOMING).glob("tmp-*")
+    for stray in strays:
+        if not stale(stray):
+            continue
+        if stray.is_dir():
+            shutil.rmtree(stray, ignore_errors=True)
+        else:
+            stray.unlink(missing_ok=True)
+        gone += 1
     return gone
+
+
+def _tidy_unfinished(settings) -> int:
+    """Unfinished uploads as they were acknowledged: bytes past the recorded offset (a chunk
+    cut off before it was counted) are cut; an upload whose part file is gone (cut off while
+    being kept) is forgotten, so its client starts it again instead of waiting for it."""
+    tidied = 0
+    for upload in list(Upload.select().where(Upload.media.is_null())):
+        part = part_path(settings, upload.id)
+        try:
+            size = part.stat().st_size
+        except FileNotFoundError:
+            upload.delete_instance()
+            tidied += 1
+            continue
+        if size > upload.offset:
+            os.truncate(part, upload.offset)
+            tidied += 1
+    return tidied
