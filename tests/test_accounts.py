@@ -275,3 +275,50 @@ def test_admin_sees_which_albums_each_person_can_see(family):
     assert seen("kid") == [("Seoul", me, "view", ids["Seoul"])]
     assert set(users["kid"]["albums"][0]) == {"id", "title", "owner_id", "role"}
     assert users["kid"]["is_admin"] is False and users["kid"]["display_name"] == "kid"
+
+
+# Found by the scanner run (docs/security.md, "Scanner run"): each of these was a 500.
+TOO_BIG = 2**63  # one past SQLite's largest integer
+
+
+def _refused(response, field):
+    assert response.status_code == 400, response.json
+    assert response.json["error"] == {"code": "invalid_value", "message": f'The value of "{field}" is not valid.'}
+
+
+@pytest.mark.parametrize("fields, wrong", [
+    ({"username": ["dad"]}, "username"),
+    ({"display_name": 5}, "display_name"),
+    ({"display_name": "x" * 101}, "display_name"),  # as long as a renamed one may be
+    ({"language": "fr"}, "language"),  # was dropped without a word
+    ({"is_admin": "false"}, "is_admin"),  # was true: any non-empty string made an admin
+])
+def test_a_new_member_with_a_wrong_field_is_refused_and_not_added(family, fields, wrong):
+    mom = family.admin
+    _refused(mom.post("/api/v1/users", json={"username": "dad", "password": "correct horse", **fields}), wrong)
+    assert [u["username"] for u in mom.get("/api/v1/users").json["users"]] == ["mom"]
+
+
+def test_a_token_name_that_is_not_text_is_refused(family):
+    mom = family.admin
+    _refused(mom.post("/api/v1/tokens", json={"name": [None, None]}), "name")
+    _refused(mom.post("/api/v1/tokens", json={"name": TOO_BIG}), "name")
+    assert mom.get("/api/v1/tokens").json["tokens"] == []
+
+
+def test_keep_me_signed_in_must_be_true_or_false(family, app):
+    family.member("dad")
+    answer = Api(app).post("/api/v1/session", json={"username": "dad", "password": "correct horse", "remember": "no"})
+    _refused(answer, "remember")
+
+
+@pytest.mark.parametrize("method, path", [
+    ("DELETE", f"/api/v1/tokens/{TOO_BIG}"),
+    ("PATCH", f"/api/v1/users/{TOO_BIG}"),
+    ("DELETE", f"/api/v1/users/{TOO_BIG}/totp"),
+])
+def test_an_id_too_big_for_the_database_is_not_found(family, method, path):
+    response = family.admin.request(method, path, json={"display_name": "Dad"})
+    assert response.status_code == 404 and response.json["error"]["code"] == "not_found"
+    assert family.admin.request(method, path.replace(str(TOO_BIG), str(TOO_BIG - 1)),
+                                json={"display_name": "Dad"}).status_code == 404, "the largest id is asked for"

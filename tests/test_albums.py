@@ -167,3 +167,26 @@ def test_albums_show_their_owner_and_cover_picture(family, photos, pipeline):
     # renamed owners show under their new name
     mom.patch("/api/v1/me", json={"display_name": "Mother"})
     assert listed(dad)["Jeju 2023"]["owner_name"] == "Mother"
+
+
+# Found by the scanner run (docs/security.md, "Scanner run"): each of these was a 500.
+TOO_BIG = 2**63  # one past SQLite's largest integer
+
+
+def test_ids_too_big_for_the_database_are_not_found_or_refused(mom, photos):
+    trip = album(mom)
+    for method, path in [("GET", f"/api/v1/albums/{TOO_BIG}"), ("DELETE", f"/api/v1/albums/{TOO_BIG}"),
+                         ("PUT", f"/api/v1/albums/{TOO_BIG}/members"), ("POST", f"/api/v1/albums/{TOO_BIG}/media")]:
+        response = mom.request(method, path, json={"members": [], "media_ids": photos})
+        assert response.status_code == 404 and response.json["error"]["code"] == "not_found", path
+    for method, path, body, field in [
+        ("POST", "media", {"media_ids": [photos[0], TOO_BIG]}, "media_ids"),
+        ("DELETE", "media", {"media_ids": [-TOO_BIG - 1]}, "media_ids"),
+        ("PUT", "members", {"members": [{"user_id": TOO_BIG}]}, "members"),
+        ("PATCH", "", {"cover_id": TOO_BIG}, "cover_id"),
+    ]:
+        response = mom.request(method, f"/api/v1/albums/{trip['id']}/{path}".rstrip("/"), json=body)
+        assert response.status_code == 400, response.json
+        assert response.json["error"] == {"code": "invalid_value", "message": f'The value of "{field}" is not valid.'}
+    after = mom.get(f"/api/v1/albums/{trip['id']}").json["album"]
+    assert after["media_count"] == 0 and after["members"] == [] and after["cover_id"] is None, "nothing changed"

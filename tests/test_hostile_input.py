@@ -111,3 +111,24 @@ def test_a_broken_photo_is_kept_as_it_is_and_said_to_be_unreadable(mom, pipeline
     good = mom.upload(media_files.jpeg("gold", size=(64, 48)), "fine.jpg").json["media"]["id"]
     worker.drain_tasks()
     assert mom.get(f"/api/v1/media/{good}").json["media"]["render"]["status"] == "ready", "the worker carries on"
+
+
+# Found while checking the scanner's findings (docs/security.md, "Scanner run"): both were a 500.
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"title":' * 50_000])
+def test_json_nested_past_the_parser_is_refused_plainly(mom, body):
+    response = mom.post("/api/v1/albums", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json["error"] == {"code": "invalid_json", "message": "The request body must be a JSON object."}
+    assert mom.get("/api/v1/albums").json["albums"] == []
+
+
+@pytest.mark.parametrize("made_up", ['["2020-01-01T00:00:00", 1e400]', '["2020-01-01T00:00:00", 9223372036854775808]',
+                                     '["2020-01-01T00:00:00+09:00", 1]', "[" * 5000])
+def test_a_made_up_page_cursor_is_a_bad_cursor(mom, made_up):
+    import base64
+
+    mom.upload(media_files.jpeg(), "a.jpg")
+    cursor = base64.urlsafe_b64encode(made_up.encode()).decode().rstrip("=")
+    response = mom.get(f"/api/v1/media?cursor={cursor}")
+    assert response.status_code == 400 and response.json["error"]["code"] == "bad_cursor"
+    assert response.json["error"]["message"] == "That page link is not valid any more. Please start from the top."

@@ -256,3 +256,41 @@ def test_a_full_disk_is_told_plainly_and_leaves_nothing(tmp_path, tiny_disk, ful
     # and once there is room again, the same photo goes in
     small = mom.upload(media_files.jpeg(), "small.jpg")
     assert small.status_code == 201
+
+
+# Found by the scanner run (docs/security.md, "Scanner run").
+TOO_BIG = 2**63  # one past SQLite's largest integer
+
+
+def test_an_id_too_big_for_the_database_is_not_found(mom, photo):
+    for method, path in [("GET", f"/api/v1/media/{TOO_BIG}"), ("DELETE", f"/api/v1/media/{TOO_BIG}"),
+                         ("GET", f"/api/v1/media/{TOO_BIG}/original"), ("GET", f"/api/v1/media/{TOO_BIG}/thumb"),
+                         ("PUT", f"/api/v1/media/{TOO_BIG}/favorite"), ("POST", f"/api/v1/media/{TOO_BIG}/restore"),
+                         ("DELETE", f"/api/v1/trash/{TOO_BIG}"), ("GET", f"/api/v1/media?album={TOO_BIG}")]:
+        response = mom.request(method, path)
+        assert response.status_code == 404 and response.json["error"]["code"] == "not_found", path  # was 500
+    refused = mom.upload(media_files.jpeg("gold"), "new.jpg", album=TOO_BIG)
+    assert refused.status_code == 404 and len(mom.get("/api/v1/media").json["items"]) == 1
+
+
+@pytest.mark.parametrize("query, field", [("limit=%C2%B2", "limit"), ("album=%C2%B2", "album")])
+def test_digits_that_are_not_ascii_are_an_invalid_value(mom, query, field):
+    response = mom.get(f"/api/v1/media?{query}")  # "²".isdigit() is True, int("²") fails: was 500
+    assert response.status_code == 400
+    assert response.json["error"] == {"code": "invalid_value", "message": f'The value of "{field}" is not valid.'}
+
+
+def test_a_range_past_the_end_answers_the_json_error(mom, photo):
+    from picup import i18n
+
+    media, content = photo
+    for lang in ("en", "ko"):
+        past_the_end = {"Range": f"bytes={len(content)}-", "Accept-Language": lang}
+        beyond = mom.get(media["urls"]["original"], headers=past_the_end)
+        assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{len(content)}"
+        assert beyond.mimetype == "application/json", "was an empty text/html body"
+        assert beyond.json["error"] == {"code": "range_not_satisfiable",
+                                        "message": i18n.translate("errors.range_not_satisfiable", lang)}
+    assert i18n.translate("errors.range_not_satisfiable", "en") == "That part of the file does not exist."
+    head = mom.request("HEAD", media["urls"]["original"], headers={"Range": f"bytes={len(content)}-"})
+    assert head.status_code == 416 and head.data == b""

@@ -215,3 +215,34 @@ def test_a_big_shuffled_slideshow_draws_a_fresh_sample_every_hour(mom, pipeline,
         draws.add(frozenset(i["id"] for i in first["items"]))
         versions.add(first["version"])
     assert len(draws) > 1 and len(versions) == 6, "a new hour, a new draw, and the TV is told"
+
+
+# Found by the scanner run (docs/security.md, "Scanner run"): each of these was a 500.
+TOO_BIG = 2**63  # one past SQLite's largest integer
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"source": "all", "settings": [1]}, "settings"),
+    ({"source": "all", "ends_at": "9999-12-31T23:59:59-01:00"}, "ends_at"),  # past year 9999 in UTC
+    ({"source": "all", "ends_at": "0001-01-01T00:00:00+09:00"}, "ends_at"),  # before year 1 in UTC
+    ({"album_id": TOO_BIG}, "album_id"),
+])
+def test_a_wrong_slideshow_is_refused_and_not_made(mom, body, field):
+    response = mom.post("/api/v1/slideshows", json=body)
+    assert response.status_code == 400, response.json
+    assert response.json["error"] == {"code": "invalid_value", "message": f'The value of "{field}" is not valid.'}
+    assert mom.get("/api/v1/slideshows").json["slideshows"] == []
+
+
+def test_a_wrong_change_leaves_the_slideshow_as_it_was(mom, album_show, app):
+    show = album_show[0]
+    wrong = [({"settings": ["seconds", 5]}, "settings"), ({"ends_at": "9999-12-31T23:00:00-05:00"}, "ends_at")]
+    for body, field in wrong:
+        response = mom.patch(f"/api/v1/slideshows/{show['id']}", json=body)
+        assert response.status_code == 400 and response.json["error"]["code"] == "invalid_value", body
+        assert field in response.json["error"]["message"]
+    assert mom.get(f"/api/v1/slideshows/{show['id']}").json["slideshow"] == {**show, "last_seen_at": None}
+    for path in (f"/api/v1/slideshows/{TOO_BIG}", f"/api/v1/slideshows/{TOO_BIG}/qr"):
+        assert mom.get(path).status_code == 404
+    tv = app.test_client().get(f"/tv/{show['token']}/media/{TOO_BIG}/display")  # the TV's own routes too
+    assert tv.status_code == 404 and tv.json["error"]["code"] == "not_found"

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = storage.CHUNK
 MAX_PAGE = 500
+MAX_ID = 2**63 - 1  # SQLite's largest integer: no row has a larger id, and peewee cannot even ask
 
 
 # ------------------------------------------------------------------ the store
@@ -283,7 +284,7 @@ def readable_albums(user: User):
 
 def get_media(user: User, media_id: int, *, include_trashed: bool = False) -> Media:
     """A media item ``user`` may see: their own, or in an album shared with them."""
-    media = Media.get_or_none((Media.id == media_id) & (Media.status == "ready"))
+    media = Media.get_or_none((Media.id == media_id) & (Media.status == "ready")) if media_id <= MAX_ID else None
     if media is None:
         raise PicupError("not_found")
     if media.owner_id == user.id:
@@ -345,12 +346,17 @@ def _encode_cursor(media: Media) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    """What :func:`_encode_cursor` made; anything else (a cursor is in the URL, so anyone can
+    make one up: nested deep, ``1e400``, an id past 64 bits) is ``bad_cursor``."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         taken, media_id = json.loads(raw)
-        return dt.datetime.fromisoformat(taken), int(media_id)
-    except (ValueError, TypeError):
+        taken, media_id = dt.datetime.fromisoformat(taken), int(media_id)
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise PicupError("bad_cursor") from None
+    if taken.tzinfo is not None or not -MAX_ID - 1 <= media_id <= MAX_ID:
+        raise PicupError("bad_cursor")
+    return taken, media_id
 
 
 def timeline(user: User, *, limit: int = 100, cursor: str | None = None, album: Album | None = None):
@@ -401,7 +407,7 @@ def require_album_role(user: User, album: Album, needed: str) -> str:
 
 
 def get_album(user: User, album_id: int, needed: str = "view") -> Album:
-    album = Album.get_or_none(Album.id == album_id)
+    album = Album.get_or_none(Album.id == album_id) if album_id <= MAX_ID else None
     if album is None:
         raise PicupError("not_found")
     require_album_role(user, album, needed)

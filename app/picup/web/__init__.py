@@ -129,7 +129,9 @@ def init_app(app: Flask) -> None:
     def _http_error(error: HTTPException):
         if not request.path.startswith("/api/") or error.code not in _HTTP_CODES:
             return error
-        return error_response(PicupError(_HTTP_CODES[error.code]))
+        body, status = error_response(PicupError(_HTTP_CODES[error.code]))
+        allowed = getattr(error, "valid_methods", None)  # RFC 9110: a 405 names the methods that work
+        return body, status, ({"Allow": ", ".join(allowed)} if allowed else {})
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -15,14 +15,32 @@ from .auth import (
     COOKIE,
     admin_required,
     before_two_step,
+    flag_field,
     json_body,
     login_required,
     public,
     require_json_request,
     state,
+    text_field,
 )
 
 bp = Blueprint("api_accounts", __name__, url_prefix="/api/v1")
+
+
+def _language(data: dict) -> str | None:
+    """``"ko"``, ``"en"``, or None (follow the browser); anything else is 400, not silently dropped."""
+    language = data.get("language")
+    if language not in (None, "ko", "en"):
+        raise PicupError("invalid_value", field="language")
+    return language
+
+
+def _new_display_name(data: dict) -> str | None:
+    """The name shown for a new account (blank: the sign-in name), as long as a changed one may be."""
+    name = text_field(data, "display_name")
+    if name is not None and len(name.strip()) > 100:  # the limit of accounts.update_profile
+        raise PicupError("invalid_value", field="display_name")
+    return name
 
 
 def _signed_in(user: User, remember: bool, status: int):
@@ -58,12 +76,12 @@ def setup():
     require_json_request()
     data = json_body()
     user = accounts.set_up_first_user(
-        data.get("username", ""),
+        text_field(data, "username"),
         data.get("password", ""),
-        display_name=data.get("display_name"),
-        language=data.get("language"),
+        display_name=_new_display_name(data),
+        language=_language(data),
     )
-    return _signed_in(user, remember=bool(data.get("remember", True)), status=201)
+    return _signed_in(user, remember=flag_field(data, "remember", True), status=201)
 
 
 @bp.post("/session")
@@ -95,7 +113,7 @@ def sign_in():
         if not twostep.verify(user, data["otp"]):
             raise failed("wrong_code")
     limits.signin_per_account.clear(account)
-    return _signed_in(user, remember=bool(data.get("remember", True)), status=200)
+    return _signed_in(user, remember=flag_field(data, "remember", True), status=200)
 
 
 @bp.get("/session")
@@ -242,11 +260,11 @@ def add_user():
     """Add a family member (admin only)."""
     data = json_body()
     user = accounts.create_user(
-        data.get("username", ""),
+        text_field(data, "username"),
         data.get("password", ""),
-        display_name=data.get("display_name"),
-        is_admin=bool(data.get("is_admin", False)),
-        language=data.get("language"),
+        display_name=_new_display_name(data),
+        is_admin=flag_field(data, "is_admin", False),
+        language=_language(data),
     )
     return jsonify({"user": user.public()}), 201
 
@@ -272,7 +290,7 @@ def list_tokens():
 @login_required
 def create_token():
     """A new API token for a script; its value is shown only in this answer."""
-    value, token = accounts.create_token(g.user, json_body().get("name", ""))
+    value, token = accounts.create_token(g.user, text_field(json_body(), "name"))
     return jsonify({"token": value, **_token_json(token)}), 201
 
 

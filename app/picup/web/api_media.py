@@ -17,7 +17,7 @@ def _album_arg(needed: str):
     value = request.args.get("album")
     if not value:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # "²".isdigit() is True, int("²") is not
         raise PicupError("invalid_value", field="album")
     return library.get_album(g.user, int(value), needed)
 
@@ -54,7 +54,7 @@ def upload_raw():
 def list_media():
     """The timeline (or an album's items), newest taken first, one page at a time."""
     limit = request.args.get("limit", "100")
-    if not limit.isdigit():
+    if not (limit.isascii() and limit.isdigit()):
         raise PicupError("invalid_value", field="limit")
     items, next_cursor = library.timeline(
         g.user, limit=int(limit), cursor=request.args.get("cursor"), album=_album_arg("view")

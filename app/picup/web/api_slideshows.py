@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from .. import i18n, slideshows
+from ..errors import PicupError
 from .auth import json_body, login_required, state
 from .qrcode import qr_response
 
@@ -18,6 +19,23 @@ def _json(show, token=None):
     return slideshows.to_json(show, token, request.host_url.rstrip("/"), translate)
 
 
+def _body() -> dict:
+    """The JSON body, with ``settings`` (when sent) an object."""
+    data = json_body()
+    if data.get("settings") is not None and not isinstance(data["settings"], dict):
+        raise PicupError("invalid_value", field="settings")
+    return data
+
+
+def _saved(change, *args):
+    """``slideshows.create`` or ``update``; an ``ends_at`` out of datetime's range once in UTC
+    (year 1 east of Greenwich, year 9999 west of it) is a wrong value, not a crash."""
+    try:
+        return change(*args)
+    except OverflowError:
+        raise PicupError("invalid_value", field="ends_at") from None
+
+
 @bp.get("/slideshows")
 @login_required
 def list_slideshows():
@@ -29,7 +47,7 @@ def list_slideshows():
 @login_required
 def create_slideshow():
     """``{"album_id"}`` or ``{"source": "all"|"favorites"|"recent"|"on_this_day"}`` plus settings."""
-    show, token = slideshows.create(g.user, json_body(), state().settings.secret_key)
+    show, token = _saved(slideshows.create, g.user, _body(), state().settings.secret_key)
     return jsonify({"slideshow": _json(show, token)}), 201
 
 
@@ -43,7 +61,7 @@ def get_slideshow(show_id: int):
 @login_required
 def update_slideshow(show_id: int):
     """Settings, ``paused``, ``ends_at`` (ISO time or null), ``new_code: true``."""
-    show = slideshows.update(slideshows.owned(g.user, show_id), json_body())
+    show = _saved(slideshows.update, slideshows.owned(g.user, show_id), _body())
     return jsonify({"slideshow": _json(show)})
 
 

@@ -15,6 +15,7 @@ from flask import current_app, g, request
 
 from .. import accounts, i18n
 from ..errors import PicupError
+from ..library import MAX_ID
 
 COOKIE = "picup_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -62,6 +63,12 @@ def require_json_request() -> None:
         raise PicupError("invalid_json")
 
 
+def _check_path_ids(values: dict) -> None:
+    """An id in the path that no row can have (over SQLite's 64-bit integers) is not found."""
+    if any(isinstance(value, int) and value > MAX_ID for value in values.values()):
+        raise PicupError("not_found")
+
+
 def _guard(level: str):
     """A view decorator: signed in (and CSRF-checked); for ``admin``, an admin too."""
 
@@ -75,6 +82,7 @@ def _guard(level: str):
                 raise PicupError("two_step_required")
             if level == "admin" and not g.user.is_admin:
                 raise PicupError("admin_only")
+            _check_path_ids(kwargs)
             return view(*args, **kwargs)
 
         wrapper.picup_auth = level
@@ -101,12 +109,55 @@ def before_two_step(view):
 
 def public(view):
     """Mark a view as open to anyone (checked by the route audit test)."""
-    view.picup_auth = "public"
-    return view
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        _check_path_ids(kwargs)
+        return view(*args, **kwargs)
+
+    wrapper.picup_auth = "public"
+    return wrapper
 
 
 def json_body() -> dict:
-    data = request.get_json(silent=True)
+    """The request's JSON object; a number too large for the database is 400 ``invalid_value``."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes ("[[[[…"): was a 500
+        data = None
     if not isinstance(data, dict):
         raise PicupError("invalid_json")
+    for key, value in data.items():
+        if _has_huge_int(value):
+            raise PicupError("invalid_value", field=key)
     return data
+
+
+def _has_huge_int(value) -> bool:
+    todo = [value]  # a loop, not recursion: JSON may nest as deep as the parser allows
+    while todo:
+        item = todo.pop()
+        if isinstance(item, int) and not -MAX_ID - 1 <= item <= MAX_ID:
+            return True
+        if isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+    return False
+
+
+def text_field(data: dict, key: str) -> str | None:
+    """``data[key]`` when it is a string; None when it is missing or null; else 400 ``invalid_value``."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise PicupError("invalid_value", field=key)
+    return value
+
+
+def flag_field(data: dict, key: str, default: bool) -> bool:
+    """``data[key]`` when it is true or false; ``default`` when missing; else 400 ``invalid_value``
+    (``"false"`` is not false: a truthy string must not make anyone an admin)."""
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise PicupError("invalid_value", field=key)
+    return value

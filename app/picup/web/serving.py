@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from ..errors import PicupError
 from ..storage import CHUNK, BlobStore
+from . import error_response
 
 IMMUTABLE = "private, max-age=31536000, immutable"  # originals never change
 REBUILDABLE = "private, max-age=86400"  # renditions may be remade by a better pipeline
@@ -55,9 +56,9 @@ def send_blob(
         return Response(status=304, headers=headers)
     try:
         bounds = _wanted_range(size, etag)
-    except PicupError:
-        response = Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-        return response
+    except PicupError as error:
+        body, status = error_response(error)  # JSON like every other error, not an empty text/html
+        return current_app.make_response((body, status, {"Content-Range": f"bytes */{size}"}))
     start, stop = bounds if bounds else (0, size)
     length = stop - start
     body = [] if request.method == "HEAD" else _chunks(store.open(key, start, length if bounds else None))
