@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from picup import config, create_app, worker
+from picup import config, create_app, db, worker
 from tests.browser import launch
 
 BIN = Path(sys.executable).parent
@@ -107,6 +107,24 @@ def pipeline(app, settings):
     w.register()
     yield w
     w.pool.close()
+
+
+def store_of(flask_app):
+    """The blob store an app writes to."""
+    return flask_app.extensions["picup"].store
+
+
+def render_everything(flask_app, settings) -> None:
+    """Run the worker's renditions by hand until none is left (queued ones and those the sweep finds)."""
+    w = worker.Worker(settings, store_of(flask_app), processes=1)
+    w.register()
+    try:
+        with db.connection():
+            worker.sweep_renditions()
+        while worker.drain_tasks():
+            pass
+    finally:
+        w.pool.close()
 
 
 def free_port() -> int:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from picup import backup, create_app, db, encryption, jobs, restore, storage, worker
+from picup import backup, create_app, db, encryption, jobs, restore, storage
 from picup.models import BackupGone, JobRun, Media, utcnow
 from tests import media_files
-from tests.conftest import Api, make_settings
+from tests.conftest import Api, make_settings, render_everything, store_of
 from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, moto_s3_server
 from tests.tcp_proxy import TcpProxy
 
@@ -68,20 +68,6 @@ def raw_object(endpoint, bucket, name) -> bytes:
         response.release_conn()
 
 
-def store_of(app):
-    return app.extensions["picup"].store
-
-
-def render_everything(app, settings):
-    w = worker.Worker(settings, store_of(app), processes=1)
-    w.register()
-    try:
-        with db.connection():
-            worker.sweep_renditions()
-        while worker.drain_tasks():
-            pass
-    finally:
-        w.pool.close()
 
 
 def library_view(api: Api) -> dict:

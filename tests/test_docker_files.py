@@ -45,6 +45,7 @@ from picup.config import Settings
 from tests import media_files
 from tests.conftest import free_port
 from tests.moto_server import ACCESS_KEY, SECRET_KEY, moto_s3_server
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKER = REPO / "docker"
@@ -452,18 +453,6 @@ class Container:
             self.process.wait()
 
 
-def wait_for(predicate, timeout: float, what: str, container: Container):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if container.process.poll() is not None:
-            raise AssertionError(f"{container.name} exited with {container.process.returncode}:\n{container.output()}")
-        try:
-            if predicate():
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}:\n{container.output()}")
 
 
 @pytest.fixture

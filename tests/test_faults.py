@@ -41,6 +41,7 @@ from picup import uploads as uploads_module
 from picup.storage.local import LocalBlobStore
 from tests import media_files
 from tests.conftest import LiveServer, make_settings
+from tests.waiting import wait_for
 
 PICUP = str(Path(sys.executable).parent / "picup")
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -94,14 +95,6 @@ def integrity_ok(database: Path) -> bool:
     return query(database, "PRAGMA integrity_check") == [("ok",)]
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @contextlib.contextmanager

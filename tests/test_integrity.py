@@ -24,7 +24,7 @@ from PIL import Image
 from picup import backup, config, create_app, db, integrity, jobs, renditions, storage, worker
 from picup.models import JobRun, Media, StrayBlob, Task, utcnow
 from tests import media_files
-from tests.conftest import Api, make_settings
+from tests.conftest import Api, make_settings, render_everything, store_of
 from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, moto_s3_server
 
 PICUP = str(Path(sys.executable).parent / "picup")
@@ -32,10 +32,6 @@ ENV = {"PATH": "/usr/bin:/bin"}
 
 
 # ------------------------------------------------------------------ helpers
-def store_of(app):
-    return app.extensions["picup"].store
-
-
 def blob_path(settings, sha256: str) -> Path:
     return settings.storage_root / storage.blob_key(sha256)
 
@@ -63,16 +59,6 @@ def stamps() -> dict[int, dt.datetime | None]:
         return dict(Media.select(Media.id, Media.checked_at).tuples())
 
 
-def render_everything(app, settings) -> None:
-    w = worker.Worker(settings, store_of(app), processes=1)
-    w.register()
-    try:
-        with db.connection():
-            worker.sweep_renditions()
-        while worker.drain_tasks():
-            pass
-    finally:
-        w.pool.close()
 
 
 def query(db_path: Path, sql: str, *args):

@@ -39,6 +39,7 @@ import requests
 from picup.config import Settings
 from tests import media_files
 from tests.conftest import free_port
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT_DIR = REPO / "systemd"
@@ -331,18 +332,6 @@ class UnitProcess:
             self.process.wait()
 
 
-def wait_for(predicate, timeout: float, what: str, process: UnitProcess):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.process.poll() is not None:
-            raise AssertionError(f"{process.name} exited with {process.process.returncode}:\n{process.output()}")
-        try:
-            if predicate():
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}:\n{process.output()}")
 
 
 def open_files(pid: int) -> list[str]:

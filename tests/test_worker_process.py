@@ -5,10 +5,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests import media_files
+from tests.waiting import wait_for
 
 PICUP = str(Path(sys.executable).parent / "picup")
 ENV = {"PATH": "/usr/bin:/bin"}
@@ -19,13 +19,6 @@ def query(db: Path, sql: str, *args):
         return conn.execute(sql, args).fetchall()
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_task_held_by_a_killed_worker_is_finished_by_the_next(tmp_path):
