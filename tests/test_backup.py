@@ -244,13 +244,19 @@ def test_old_snapshots_in_the_bucket_are_thinned(mom, app, settings, endpoint, b
 
 
 # ------------------------------------------------------------------ encryption
-def test_an_encrypted_backup_shows_the_bucket_nothing_and_restores(tmp_path, endpoint, bucket):
-    key = encryption.new_key()
-    settings = make_settings(tmp_path / "data", **backup_overrides(endpoint, bucket, backup_encryption_key=key))
+def encrypted_library(tmp_path, endpoint, bucket):
+    """A new library whose backup is encrypted with a fresh key, and its admin signed in."""
+    settings = make_settings(tmp_path / "data", **backup_overrides(endpoint, bucket,
+                                                                   backup_encryption_key=encryption.new_key()))
     app = create_app(settings)
     mom = Api(app)
     mom.post("/api/v1/setup", json={"username": "mom", "password": "correct horse"})
     mom.sign_in("mom")
+    return settings, app, mom
+
+
+def test_an_encrypted_backup_shows_the_bucket_nothing_and_restores(tmp_path, endpoint, bucket):
+    settings, app, mom = encrypted_library(tmp_path, endpoint, bucket)
     content = media_files.noisy_jpeg(7, size=(2400, 1600))  # bigger than one encryption chunk
     assert len(content) > encryption.CHUNK
     item = mom.upload(content, "secret.jpg").json["media"]
@@ -282,12 +288,7 @@ def test_an_encrypted_backup_shows_the_bucket_nothing_and_restores(tmp_path, end
 def test_a_damaged_encrypted_object_is_refused_not_restored(tmp_path, endpoint, bucket):
     import io
 
-    key = encryption.new_key()
-    settings = make_settings(tmp_path / "data", **backup_overrides(endpoint, bucket, backup_encryption_key=key))
-    app = create_app(settings)
-    mom = Api(app)
-    mom.post("/api/v1/setup", json={"username": "mom", "password": "correct horse"})
-    mom.sign_in("mom")
+    settings, app, mom = encrypted_library(tmp_path, endpoint, bucket)
     item = mom.upload(media_files.noisy_jpeg(8), "x.jpg").json["media"]
     with db.connection():
         backup.run(settings, store_of(app))
