@@ -8,6 +8,8 @@ stalls, or refuses.
         proxy.mode = "cut"; proxy.cut_after = 3_000_000   # drop each connection after 3 MB sent upstream
         proxy.mode = "stall"                               # accept, then never answer
         proxy.mode = "refuse"                              # close at once
+        proxy.hold_after = 5_000_000                       # a link that hangs once 5 MB have gone upstream;
+        proxy.held.wait()                                  # ...set when it does (the client is then mid-transfer)
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ class TcpProxy:
         self.cut_after = 0
         self.delay_per_chunk = 0.0  # seconds to wait before forwarding each 64 KiB upstream: a slow link
         self.connections = 0
+        self.hold_after: int | None = None  # forward this many bytes upstream in all, then hold the rest
+        self.forwarded = 0  # bytes forwarded upstream since the last reset()
+        self.held = threading.Event()  # set once the hold has started
+        self._count = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"
@@ -46,6 +52,22 @@ class TcpProxy:
             except OSError:
                 pass
         self._sockets.clear()
+
+    def reset(self, hold_after: int | None = None) -> None:
+        """Drop every connection, zero the byte count and set a new hold (or none)."""
+        self.drop_all()
+        with self._count:
+            self.hold_after, self.forwarded = hold_after, 0
+            self.held.clear()
+
+    def _take(self, size: int) -> int:
+        """How many of ``size`` bytes may go upstream now; counts them, and starts the hold when it is reached."""
+        with self._count:
+            allowed = size if self.hold_after is None else max(min(size, self.hold_after - self.forwarded), 0)
+            self.forwarded += allowed
+            if allowed < size:
+                self.held.set()
+            return allowed
 
     def _accept(self) -> None:
         while not self._stop.is_set():
@@ -79,6 +101,12 @@ class TcpProxy:
                 if limit is not None and sent + len(chunk) > limit:
                     dst.sendall(chunk[: max(limit - sent, 0)])
                     break
+                if upstream and (allowed := self._take(len(chunk))) < len(chunk):
+                    dst.sendall(chunk[:allowed])
+                    while not self._stop.wait(0.05):  # hung: the client waits until it times out or is killed
+                        if src.fileno() < 0:
+                            return
+                    return
                 dst.sendall(chunk)
                 sent += len(chunk)
         except OSError:

@@ -21,6 +21,7 @@ from tests import media_files
 from tests.conftest import Api, make_settings, render_everything, store_of
 from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, moto_s3_server
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_for
 
 PICUP = str(Path(sys.executable).parent / "picup")
 
@@ -368,15 +369,14 @@ def test_a_server_that_stops_answering_times_out_and_fails(mom, app, settings):
 
 
 def test_kill_9_mid_backup_then_the_next_run_completes_it(tmp_path, endpoint, bucket):
-    """``picup backup`` killed at random moments over a slow link; afterwards every original is there, whole."""
+    """``picup backup`` killed mid-transfer, at a random byte of what it sends; afterwards every original is
+    there, whole. The proxy hangs the link at that byte, so the kill lands mid-way on a fast machine too."""
     import random
-    import time
 
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     host, port = endpoint.split(":")
     with TcpProxy(int(port)) as proxy:
-        proxy.delay_per_chunk = 0.002  # about 30 MB/s: a run takes a few seconds
         data = tmp_path / "data"
         env = {"PICUP_DATA_DIR": str(data), "PICUP_BACKUP_ENDPOINT": proxy.address, "PICUP_BACKUP_BUCKET": bucket,
                "PICUP_BACKUP_PREFIX": "home", "PICUP_BACKUP_ACCESS_KEY": ACCESS_KEY,
@@ -387,19 +387,24 @@ def test_kill_9_mid_backup_then_the_next_run_completes_it(tmp_path, endpoint, bu
         mom = Api(app)
         mom.post("/api/v1/setup", json={"username": "mom", "password": "correct horse"})
         mom.sign_in("mom")
-        hashes = set()
+        hashes, library_bytes = set(), 0
         for n in range(12):
-            hashes.add(mom.upload(media_files.noisy_jpeg(100 + n, size=(1200, 900)), f"{n}.jpg").json["media"]["sha256"])
+            photo = media_files.noisy_jpeg(100 + n, size=(1200, 900))
+            hashes.add(mom.upload(photo, f"{n}.jpg").json["media"]["sha256"])
+            library_bytes += len(photo)
         db.database.close()
-        kills = 0
+        kills = []  # bytes that had gone upstream when each run was killed
         for attempt in range(4):
+            proxy.reset(hold_after=rng.randrange(library_bytes // 20, library_bytes * 9 // 10))
             process = subprocess.Popen([PICUP, "backup"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            time.sleep(rng.uniform(0.3, 2.0))
+            wait_for(lambda: proxy.held.is_set() or process.poll() is not None, 120, "the backup to reach the hold")
             if process.poll() is None:
                 process.kill()
-                kills += 1
+                kills.append(proxy.forwarded)
             process.wait()
-        assert kills, f"no run was killed mid-way (seed {seed}); the library is too small for this machine"
+        # The first run had more to send than the hold let through, so at least that one was cut off.
+        assert kills, f"no run was killed mid-way (seed {seed})"
+        proxy.reset()
         done = subprocess.run([PICUP, "backup"], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         assert "Backup done" in done.stdout

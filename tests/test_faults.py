@@ -479,11 +479,12 @@ def test_kill_9_of_the_web_server_mid_upload_loses_nothing_acknowledged(tmp_path
 
 # ---------------------------------------------------- 2. kill -9 of the worker
 def test_kill_9_of_the_worker_mid_rendition_and_the_lease_brings_the_task_back(tmp_path, rng):
-    rounds = 6
+    rounds = 6  # kills wanted; each lands a random moment (under half a second) after the worker's first claim,
+    # so a fast machine still has work left for every round, and a slow one is still mid-rendition
     data, source = tmp_path / "data", tmp_path / "camera"
     source.mkdir()
     photos = Photos(rng, sizes=((2400, 1800), (1600, 1200)))
-    for n in range(14):
+    for n in range(20):
         (source / f"IMG_{n:04}.jpg").write_bytes(photos.next())
     for n in range(3):  # MPEG-4 Part 2 in AVI: browsers cannot play it, so each needs a web copy
         (source / f"MOV_{n:04}.avi").write_bytes(media_files.video("avi", codec="mpeg4", frames=96 + 12 * n,
@@ -491,30 +492,40 @@ def test_kill_9_of_the_worker_mid_rendition_and_the_lease_brings_the_task_back(t
     add_user_and_import(data, source)
     database = data / "picup.db"
     originals = dict(query(database, "SELECT id, sha256 FROM media"))
-    assert len(originals) == 17 and query(database, "SELECT count(*) FROM task") == [(17,)]
+    assert len(originals) == 23 and query(database, "SELECT count(*) FROM task") == [(23,)]
+
+    deferred = []  # tasks whose lease is left running until the end
 
     def claimed_by_a_live_worker():
-        return query(database, "SELECT id FROM task WHERE status = 'running' AND lease_until > ?",
-                     dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(" "))
+        running = query(database, "SELECT id, attempts FROM task WHERE status = 'running' AND lease_until > ?",
+                        dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(" "))
+        return [(task, attempts) for task, attempts in running if task not in deferred]
 
     kills = []  # (task id, attempts) of each task a kill cut off
     moments = []  # seconds after the first claim of each worker
     current = start_worker(data, tmp_path / "worker-0.log")
     try:
         def all_done():
-            return query(database, "SELECT count(*) FROM task WHERE status != 'done'") == [(0,)]
+            left = query(database, "SELECT id FROM task WHERE status != 'done'")
+            return not [task for task, in left if task not in deferred]
 
-        for round_number in range(rounds):
+        def run_out(task):
+            execute(database, "UPDATE task SET lease_until = '2000-01-01 00:00:00' WHERE id = ? AND status = 'running'",
+                    task)
+
+        round_number = -1
+        while len(kills) < rounds and round_number < 3 * rounds:
+            round_number += 1
             wait_for(lambda: claimed_by_a_live_worker() or all_done(), 60, "the worker to claim a task")
             if all_done():
-                break  # all rendered already: no task left to cut off
-            moments.append(round(rng.uniform(0.0, 2.5), 2))
+                break  # all rendered already (but the deferred): no task left to cut off
+            moments.append(round(rng.uniform(0.0, 0.5), 2))
             time.sleep(moments[-1])
             children = [pid for pid in descendants(current.pid) if "multiprocessing" in command_line(pid)]
             incoming_then = set(files_in(data / "library" / ".incoming"))
             killed_pid = current.pid
             current.kill()
-            cut = query(database, "SELECT id, attempts FROM task WHERE status = 'running'")
+            cut = claimed_by_a_live_worker()
             kills += cut
             assert query(database, "SELECT count(*) FROM media WHERE render_status = 'failed'") == [(0,)]
             # The decoding pool goes with the worker; it does not linger for ever as orphans.
@@ -532,10 +543,16 @@ def test_kill_9_of_the_worker_mid_rendition_and_the_lease_brings_the_task_back(t
                          60, "the new worker to finish another task")
                 assert query(database, f"SELECT id, attempts FROM task WHERE id IN ({','.join('?' * len(cut))}) "
                              "AND status = 'running'", *[task for task, _ in cut]) == cut
-            # Ten minutes later the killed worker's leases have run out (moved back here, not waited for).
-            for task, _ in cut:
-                execute(database, "UPDATE task SET lease_until = '2000-01-01 00:00:00' "
-                        "WHERE id = ? AND status = 'running'", task)
+            # Ten minutes later the killed worker's leases have run out (moved back here, not waited for). A task
+            # cut off three times waits until the end: a fourth kill would rightly give it up as a photo that
+            # kills its worker (rendition tasks have 4 attempts), which is not what this test is about.
+            for task, attempts in cut:
+                if attempts >= 3:
+                    deferred.append(task)
+                else:
+                    run_out(task)
+        for task in deferred:
+            run_out(task)
         wait_for(lambda: query(database, "SELECT count(*) FROM media WHERE render_status != 'ready'") == [(0,)],
                  180, "the renditions of every photo and video", interval=0.2)
         assert current.stop() == 0
