@@ -1,8 +1,8 @@
 """The Ansible appliance (appliance/ansible), linted and applied for real.
 
 The playbook is applied with Ansible's chroot connection to a throwaway
-Debian 12 root made with debootstrap, with wheels built from this checkout as
-the package source. Then Picup is started inside that root as the `picup`
+Debian 12 root made with debootstrap (tests/debian_root.py), with wheels
+built from this checkout as the package source. Then Picup is started inside that root as the `picup`
 user, with the command and environment of the installed systemd units, and
 a photo is uploaded and rendered.
 
@@ -14,9 +14,11 @@ and their enable links, the storage drop-in, the fstab line, the nftables
 file (parsed by `nft --check`), the Avahi service file, nginx's configuration
 (`nginx -t`) and the certificate chain; they start Picup themselves.
 
-Needs root (debootstrap, chroot, mounts), as CI has. The debootstrap root is
-cached as a tarball under ~/.cache/picup-test (keyed by what goes into it) so
-local runs skip debootstrap; with CI set it is built fresh every time.
+The same playbook on a booted box (systemd running: services, HTTPS, the
+firewall, health-checked upgrades and their rollback) is tested in
+test_appliance_booted.py.
+
+Needs root (debootstrap, chroot, mounts), as CI has.
 """
 
 from __future__ import annotations
@@ -25,11 +27,9 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -38,23 +38,12 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.debian_root import BIN, REPO, build_root, build_wheel, prepare_root, run, unmount
 from tests.test_systemd_units import EXPOSURE_TARGET, overall_exposure
 
-REPO = Path(__file__).resolve().parent.parent
 PLAYBOOK_DIR = REPO / "appliance" / "ansible"
-BIN = Path(sys.executable).parent
-SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
-# What debootstrap puts in: Python for Ansible's modules, systemd for
-# `systemctl enable` and systemd-analyze, and what a real box always has.
-ROOT_PACKAGES = ["python3", "systemd", "systemd-sysv", "ca-certificates", "iproute2"]
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "picup-test"
 ADMIN, PASSWORD = "grandpa", "correct horse battery staple"
 OLD_VERSION = "0.0.9"
-
-
-def run(*argv, check=True, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], check=check, text=True, capture_output=True, **kwargs)
 
 
 # --- Lint ---------------------------------------------------------------------
@@ -74,67 +63,9 @@ def test_ansible_lint_production_profile_is_clean():
 # --- The throwaway Debian root ------------------------------------------------
 
 
-def build_root(root: Path) -> None:
-    key = hashlib.sha256(" ".join([SUITE, MIRROR, "minbase", *ROOT_PACKAGES]).encode()).hexdigest()[:16]
-    tarball = CACHE / f"debian12-root-{key}.tar"
-    root.mkdir()
-    if tarball.exists() and not os.environ.get("CI"):
-        run("tar", "-C", root, "-xpf", tarball)
-        return
-    if not shutil.which("debootstrap"):
-        run("apt-get", "install", "-y", "-q", "debootstrap")
-    started = time.monotonic()
-    run("debootstrap", "--variant=minbase", f"--include={','.join(ROOT_PACKAGES)}", SUITE, root, MIRROR)
-    print(f"debootstrap took {time.monotonic() - started:.0f} s")
-    if not os.environ.get("CI"):
-        CACHE.mkdir(parents=True, exist_ok=True)
-        run("tar", "-C", root, "-cpf", f"{tarball}.part", ".")
-        os.replace(f"{tarball}.part", tarball)
-
-
-def prepare_root(root: Path) -> list[Path]:
-    """Make the chroot usable like a box on this network; returns the mounts to undo."""
-    # Package scripts must not start services on the host (they share its network).
-    policy = root / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\nexit 101\n")
-    policy.chmod(0o755)
-    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
-    # Trust what this host trusts (a network that inspects TLS has its own CA here).
-    for cert in Path("/usr/local/share/ca-certificates").glob("*.crt"):
-        shutil.copy(cert, root / "usr/local/share/ca-certificates" / cert.name)
-    run("chroot", root, "update-ca-certificates")
-    mounts = []
-    for kind, source, target in [("proc", "proc", "proc"), ("sysfs", "sys", "sys"), ("bind", "/dev", "dev")]:
-        args = ["--rbind", source] if kind == "bind" else ["-t", kind, source]
-        run("mount", *args, root / target)
-        mounts.append(root / target)
-    # pip's downloads are kept between runs.
-    pip_cache = CACHE / "pip"
-    pip_cache.mkdir(parents=True, exist_ok=True)
-    (root / "root/.cache/pip").mkdir(parents=True, exist_ok=True)
-    run("mount", "--bind", pip_cache, root / "root/.cache/pip")
-    mounts.append(root / "root/.cache/pip")
-    return mounts
-
-
 def build_wheels(workdir: Path) -> tuple[Path, Path]:
-    """The checkout as a wheel, and the same code numbered as an older release."""
-    listed = run("git", "ls-files", "-co", "--exclude-standard", "-z", cwd=REPO).stdout.split("\0")
-    wheels = workdir / "wheels"
-    built = {}
-    for version in (None, OLD_VERSION):
-        tree = workdir / f"src-{version or 'current'}"
-        for name in filter(None, listed):
-            if (REPO / name).is_file() and not name.startswith(("appliance/", "tests/", "bench/")):
-                (tree / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(REPO / name, tree / name)
-        if version:
-            cfg = tree / "setup.cfg"
-            cfg.write_text(re.sub(r"(?m)^version = .*$", f"version = {version}", cfg.read_text()))
-        before = set(wheels.glob("*.whl")) if wheels.exists() else set()
-        run(BIN / "pip", "wheel", "-q", "--no-deps", "-w", wheels, tree)
-        (built[version],) = set(wheels.glob("*.whl")) - before
-    return built[OLD_VERSION], built[None]
+    """The same code numbered as an older release, and the checkout as a wheel."""
+    return build_wheel(workdir, OLD_VERSION), build_wheel(workdir)
 
 
 def free_port() -> int:
@@ -304,8 +235,7 @@ def appliance(tmp_path_factory):
         box.new_version = new_wheel.name.split("-")[1]
         yield box
     finally:
-        for mount in reversed(mounts):
-            subprocess.run(["umount", "-R", "-l", str(mount)], check=False)
+        unmount(mounts)
 
 
 # --- Applied to the root ------------------------------------------------------
