@@ -55,9 +55,11 @@ chromium:
 # The appliance test applies the playbook to a throwaway Debian root (debootstrap, nft, nginx -t,
 # openssl inside it); the unit tests run systemd-analyze.
 test-tools:
-	@command -v debootstrap >/dev/null && [ -x /usr/bin/systemd-analyze ] || { \
-	  echo "Installing debootstrap and systemd for the appliance and unit tests"; \
-	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends debootstrap systemd; }
+	@command -v debootstrap >/dev/null && [ -x /usr/bin/systemd-analyze ] && command -v systemd-nspawn >/dev/null \
+	  && command -v curl >/dev/null || { \
+	  echo "Installing debootstrap, systemd, systemd-container and curl for the appliance and unit tests"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends \
+	    debootstrap systemd systemd-container curl; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info app/*.egg-info .pytest_cache
