@@ -14,6 +14,7 @@ import requests
 
 from picup import config, create_app, db, worker
 from tests.browser import launch
+from tests.moto_server import moto_s3_server
 
 BIN = Path(sys.executable).parent
 
@@ -207,3 +208,10 @@ def browser():
         chromium = launch(playwright)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """A real S3 server (moto's server mode on 127.0.0.1) for the module: ``host:port``."""
+    with moto_s3_server() as address:
+        yield address

@@ -8,7 +8,9 @@ moto keeps its state in process-wide backends; everything the server stores
 lives in memory (and moto's spooled temp files) until the process ends.
 
     with moto_s3_server() as endpoint:      # "127.0.0.1:PORT"
-        Minio(endpoint=endpoint, access_key="test", secret_key="test", secure=False)
+        client(endpoint).make_bucket(bucket_name="family")
+
+Test modules get one server each from the ``endpoint`` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -47,3 +49,10 @@ def moto_s3_server() -> Iterator[str]:
         yield f"{host}:{port}"
     finally:
         server.stop()
+
+
+def client(endpoint: str):
+    """The S3 SDK Picup uses, signed in to the server at ``endpoint``."""
+    from minio import Minio
+
+    return Minio(endpoint=endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False, region=REGION)

@@ -13,33 +13,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from minio import Minio
 
 from picup import backup, create_app, db, encryption, jobs, restore, storage
 from picup.models import BackupGone, JobRun, Media, utcnow
 from tests import media_files
 from tests.conftest import Api, make_settings, render_everything, store_of
-from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, moto_s3_server
+from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, client
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import wait_for
 
 PICUP = str(Path(sys.executable).parent / "picup")
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    with moto_s3_server() as address:
-        yield address
-
-
-def s3(endpoint) -> Minio:
-    return Minio(endpoint=endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False, region=REGION)
-
-
 @pytest.fixture
 def bucket(endpoint):
     name = f"backup-{secrets.token_hex(4)}"
-    s3(endpoint).make_bucket(bucket_name=name)
+    client(endpoint).make_bucket(bucket_name=name)
     return name
 
 
@@ -56,12 +45,12 @@ def settings(tmp_path, endpoint, bucket):
 
 
 def objects(endpoint, bucket, prefix="home/") -> dict[str, int]:
-    return {o.object_name: o.size for o in s3(endpoint).list_objects(bucket_name=bucket, prefix=prefix,
+    return {o.object_name: o.size for o in client(endpoint).list_objects(bucket_name=bucket, prefix=prefix,
                                                                      recursive=True)}
 
 
 def raw_object(endpoint, bucket, name) -> bytes:
-    response = s3(endpoint).get_object(bucket_name=bucket, object_name=name)
+    response = client(endpoint).get_object(bucket_name=bucket, object_name=name)
     try:
         return response.read()
     finally:
@@ -174,7 +163,7 @@ def test_an_object_damaged_in_the_bucket_is_sent_again(mom, app, settings, endpo
     name = f"home/originals/{item['sha256'][:2]}/{item['sha256'][2:4]}/{item['sha256']}"
     import io
 
-    s3(endpoint).put_object(bucket_name=bucket, object_name=name, data=io.BytesIO(b"cut"), length=3)
+    client(endpoint).put_object(bucket_name=bucket, object_name=name, data=io.BytesIO(b"cut"), length=3)
     with db.connection():
         run = backup.run(settings, store_of(app))
     assert json.loads(run.detail)["objects_sent"] == 2
@@ -234,7 +223,7 @@ def test_old_snapshots_in_the_bucket_are_thinned(mom, app, settings, endpoint, b
     start = dt.datetime(2025, 1, 1, 3)
     for day in range(60):
         name = f"home/database/picup-{(start + dt.timedelta(days=day)):%Y%m%dT%H%M%S}000000Z.db.gz"
-        s3(endpoint).put_object(bucket_name=bucket, object_name=name, data=io.BytesIO(b"x"), length=1)
+        client(endpoint).put_object(bucket_name=bucket, object_name=name, data=io.BytesIO(b"x"), length=1)
     mom.upload(media_files.jpeg("red"), "a.jpg")
     with db.connection():
         run = backup.run(settings, store_of(app))
@@ -296,7 +285,7 @@ def test_a_damaged_encrypted_object_is_refused_not_restored(tmp_path, endpoint, 
     name = next(n for n in objects(endpoint, bucket) if n.startswith("home/originals/"))
     stored = bytearray(raw_object(endpoint, bucket, name))
     stored[len(stored) // 2] ^= 0x01  # one flipped bit in the bucket
-    s3(endpoint).put_object(bucket_name=bucket, object_name=name, data=io.BytesIO(bytes(stored)), length=len(stored))
+    client(endpoint).put_object(bucket_name=bucket, object_name=name, data=io.BytesIO(bytes(stored)), length=len(stored))
     target = backup.open_target(settings)
     dest = tmp_path / "fetched"
     with pytest.raises(backup.BackupError, match="damaged"):
@@ -348,7 +337,7 @@ def test_a_connection_cut_mid_upload_leaves_no_object_counted_as_done(mom, app, 
             backup.run(settings, store)
         name = f"home/originals/{sha[:2]}/{sha[2:4]}/{sha}"
         assert name not in objects(endpoint, bucket)
-        assert not list(s3(endpoint).list_objects(bucket_name=bucket, prefix="home/database/"))
+        assert not list(client(endpoint).list_objects(bucket_name=bucket, prefix="home/database/"))
         proxy.mode = "pass"
         with db.connection():
             run = backup.run(settings, store)

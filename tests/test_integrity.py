@@ -18,14 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-from minio import Minio
 from PIL import Image
 
 from picup import backup, config, create_app, db, integrity, jobs, renditions, storage, worker
 from picup.models import JobRun, Media, StrayBlob, Task, utcnow
 from tests import media_files
 from tests.conftest import Api, make_settings, render_everything, store_of
-from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, moto_s3_server
+from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, client
 
 PICUP = str(Path(sys.executable).parent / "picup")
 ENV = {"PATH": "/usr/bin:/bin"}
@@ -167,19 +166,9 @@ def test_an_empty_mount_is_an_outage_not_a_thousand_missing_photos(mom, app, set
 
 
 # ------------------------------------------------------------ repair from backup
-@pytest.fixture(scope="module")
-def endpoint():
-    with moto_s3_server() as address:
-        yield address
-
-
-def s3(endpoint) -> Minio:
-    return Minio(endpoint=endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False, region=REGION)
-
-
 def new_bucket(endpoint) -> str:
     name = f"check-{secrets.token_hex(4)}"
-    s3(endpoint).make_bucket(bucket_name=name)
+    client(endpoint).make_bucket(bucket_name=name)
     return name
 
 
@@ -239,7 +228,7 @@ def test_a_damaged_original_on_an_s3_store_is_found(tmp_path, endpoint):
     good, bad = upload_photos(mom, 2)
     damaged = bytearray(media_files.noisy_jpeg(1))
     damaged[300] ^= 0x80
-    s3(endpoint).put_object(bucket_name=bucket, object_name="picup/" + storage.blob_key(bad["sha256"]),
+    client(endpoint).put_object(bucket_name=bucket, object_name="picup/" + storage.blob_key(bad["sha256"]),
                             data=io.BytesIO(bytes(damaged)), length=len(damaged))
     run = check(settings, store_of(app), all=True)
     assert (run.status, run.items, run.problems) == ("problems", 2, 1)

@@ -10,13 +10,7 @@ from picup import config, create_app, db, storage, worker
 from picup.models import Media, utcnow
 from tests import media_files
 from tests.conftest import Api
-from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, moto_s3_server
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    with moto_s3_server() as address:
-        yield address
+from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY
 
 
 @pytest.fixture
