@@ -290,6 +290,8 @@ def test_the_units_are_installed_enabled_and_wait_for_the_photo_share(appliance)
     for unit in ("picup-web.service", "picup-worker.service", "picup-firewall.service",
                  "picup-avahi-alias.service", "nginx.service"):
         assert (wants / unit).is_symlink(), unit
+    # With the photos on the NAS: the watch that starts Picup when the share comes back.
+    assert appliance.path("/etc/systemd/system/timers.target.wants/picup-share-watch.timer").is_symlink()
     assert (appliance.path("/etc/systemd/system/picup-web.service").read_text()
             == (REPO / "systemd/picup-web.service").read_text())
     for unit in ("picup-web.service", "picup-worker.service"):
@@ -298,7 +300,8 @@ def test_the_units_are_installed_enabled_and_wait_for_the_photo_share(appliance)
         assert keys["ReadWritePaths"] == ["/srv/picup-photos"]
     analyze = run("chroot", appliance.root, "systemd-analyze", "verify",
                   "/etc/systemd/system/picup-web.service", "/etc/systemd/system/picup-worker.service",
-                  "/etc/systemd/system/picup-firewall.service", check=False)
+                  "/etc/systemd/system/picup-firewall.service", "/etc/systemd/system/picup-share-watch.service",
+                  "/etc/systemd/system/picup-share-watch.timer", check=False)
     assert analyze.returncode == 0 and not (analyze.stdout + analyze.stderr).strip(), \
         f"systemd-analyze verify warns:\n{analyze.stdout}{analyze.stderr}"
     for unit in ("picup-web.service", "picup-worker.service"):  # as installed, with the NFS drop-in

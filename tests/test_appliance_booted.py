@@ -30,8 +30,10 @@ import io
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -49,6 +51,52 @@ OUT_HOST, OUT_BOX = "198.51.100.1", "198.51.100.2"  # TEST-NET-2: not a home net
 BROKEN, FUTURE = "99.0.0", "99.0.1"
 HEALTH_TIMEOUT = 30
 PROBE_TABLE = "appliance_upgrade_probe"
+SHARE = "/srv/picup-photos"  # nfs_client_mount_point's default
+NFS_PORT = 2049
+
+# This host's kernel has no NFS at all (no nfs or nfsd filesystem, no modules to load), so
+# the box's NAS is a stand-in: mount.nfs is replaced (dpkg-divert) by this script, which
+# mounts the folder this host shares with the box (/run/fake-nas, bound in by nspawn) only
+# while the "NAS" answers on port 2049, and fails as mount.nfs does when it is off. What is
+# real: the role's fstab line, systemd mounting it at boot and on demand, the units'
+# RequiresMountsFor=, and the watch that starts Picup when the share comes back.
+FAKE_MOUNT_NFS = """#!/bin/sh
+# The booted appliance test's stand-in for mount.nfs (this kernel has no NFS): "$1" is
+# server:/export, "$2" the mount point.
+server=${1%%:*}
+if ! timeout 5 bash -c "exec 3<>/dev/tcp/$server/2049" 2>/dev/null; then
+    echo "mount.nfs: Connection refused by $server (the test's NAS is off)" >&2
+    exit 32
+fi
+exec mount --bind /run/fake-nas "$2"
+"""
+
+
+class FakeNas:
+    """Port 2049 of this host, answering while the NAS is on (see FAKE_MOUNT_NFS)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.listener: socket.socket | None = None
+
+    def on(self) -> None:
+        self.listener = socket.create_server(("0.0.0.0", NFS_PORT))
+        threading.Thread(target=self._answer, args=(self.listener,), daemon=True).start()
+
+    def off(self) -> None:
+        if self.listener is not None:
+            # close() alone leaves the port listening while accept() waits in the other thread.
+            self.listener.shutdown(socket.SHUT_RDWR)
+            self.listener.close()
+            self.listener = None
+
+    @staticmethod
+    def _answer(listener: socket.socket) -> None:
+        try:
+            while True:
+                listener.accept()[0].close()
+        except OSError:  # closed: the NAS is off
+            pass
 
 
 def photo(color) -> bytes:
@@ -90,6 +138,9 @@ class Box:
         self.leader = 0
         self.inventory = workdir / "inventory.ini"
         self.enter = workdir / "nsenter-box"
+        self.nas = FakeNas(workdir / "nas")
+        self.nas.folder.mkdir()
+        self.settings: dict[str, str] = {}  # variables of every later run (group_vars on a real laptop)
 
     def path(self, inside: str) -> Path:
         return self.root / inside.lstrip("/")
@@ -109,7 +160,7 @@ class Box:
             "reverse_proxy_enabled: true\n"
             f"reverse_proxy_ip_addresses: [{LAN_BOX}]\n"  # the box's fixed address (else: the facts')
             f"reverse_proxy_ca_fetch_dest: {self.ca}\n"
-            + "".join(f"{key}: {value}\n" for key, value in more.items()))
+            + "".join(f"{key}: {value}\n" for key, value in {**self.settings, **more}.items()))
         connection = f"{MACHINE} ansible_connection=community.general.chroot ansible_host={self.root} " \
                      "ansible_python_interpreter=/usr/bin/python3"
         if self.leader:
@@ -151,7 +202,7 @@ class Box:
         self.nspawn = subprocess.Popen(
             ["systemd-nspawn", "--quiet", f"--directory={self.root}", "--boot", "--register=no", "--keep-unit",
              f"--machine={MACHINE}", "--network-veth", "--console=passive",
-             f"--bind-ro={self.wheelhouse}:/opt/wheelhouse"],
+             f"--bind-ro={self.wheelhouse}:/opt/wheelhouse", f"--bind={self.nas.folder}:/run/fake-nas"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.leader = self._wait_for_init()
         self.enter.write_text("#!/bin/sh\n# Ansible's chroot connection, into the booted box: $1 is the root folder.\n"
@@ -162,10 +213,13 @@ class Box:
         for address in (LAN_HOST, OUT_HOST):
             run("ip", "addr", "add", f"{address}/24", "dev", host_end)
         run("ip", "link", "set", host_end, "up")
-        state = self.inside("systemctl", "is-system-running", "--wait", check=False, timeout=240).stdout.strip()
-        self.boot_state = state
+        # Right after its start, the box's systemd may not answer yet ("Failed to connect to bus"): no state.
+        asked = self._wait(lambda: (answer := self.inside("systemctl", "is-system-running", "--wait", check=False,
+                                                          timeout=240)).stdout.strip() and answer,
+                           "the box's systemd to say how its boot went", 240)
+        state = self.boot_state = asked.stdout.strip()
         if state not in ("running", "degraded"):
-            pytest.fail(f"the box did not boot ({state}):\n{self.journal()}")
+            pytest.fail(f"the box did not boot ({state}):\n{asked.stderr}\n{self.journal()}")
 
     def _wait_for_init(self) -> int:
         """The box's PID 1 on this host: the first systemd below nspawn (which forks a child of its own)."""
@@ -265,9 +319,10 @@ class Box:
 
     def leftovers(self) -> dict:
         """What is left of Picup on the box, and whether the photo still is."""
-        units = ("picup-web.service", "picup-worker.service", "picup-firewall.service", "picup-avahi-alias.service")
+        units = ("picup-web.service", "picup-worker.service", "picup-firewall.service", "picup-avahi-alias.service",
+                 "picup-share-watch.timer")
         known = self.inside("systemctl", "list-unit-files", "--no-legend", *units, check=False).stdout
-        originals = self.path("/var/lib/picup/library/originals")
+        originals = self.nas.folder / "library/originals"  # the photos moved to the NAS (on_the_nas)
         return {
             "units": [unit for unit in units if unit in known],
             "running": [unit for unit, state in self.active(*units).items() if state != "inactive"],
@@ -279,6 +334,8 @@ class Box:
             "photo": any(hashlib.sha256(f.read_bytes()).hexdigest() == f.name == hashlib.sha256(self.photo).hexdigest()
                          for f in originals.rglob("*") if f.is_file()) if originals.exists() else False,
             "user": any(line.startswith("picup:") for line in self.path("/etc/passwd").read_text().splitlines()),
+            "on_the_nas": sorted(path.name for path in self.nas.folder.iterdir()),
+            "mounted": self.inside("findmnt", "--mountpoint", SHARE, check=False).returncode == 0,
         }
 
     def venv(self) -> str:
@@ -315,6 +372,13 @@ def box(tmp_path_factory):
     mounts.append(root / "opt/wheelhouse")
     try:
         box.installed = box.apply(current)  # the packages come from Debian's mirror: before the boot
+        # What the nfs_client role installs, too: after the boot the box has no mirror to get it from.
+        run("chroot", root, "apt-get", "-q", "update")
+        run("chroot", root, "apt-get", "-q", "install", "-y", "--no-install-recommends", "nfs-common", "netbase")
+        run("chroot", root, "dpkg-divert", "--local", "--rename", "--divert", "/sbin/mount.nfs.distrib",
+            "--add", "/sbin/mount.nfs")
+        box.path("/sbin/mount.nfs").write_text(FAKE_MOUNT_NFS)
+        box.path("/sbin/mount.nfs").chmod(0o755)
         unmount(mounts)
         mounts = []
         started = time.monotonic()
@@ -366,6 +430,7 @@ def box(tmp_path_factory):
         raise
     finally:
         box.poweroff()
+        box.nas.off()
         unmount(mounts)
 
 
@@ -442,8 +507,99 @@ def test_an_upgrade_across_a_schema_change_keeps_the_photos(box):
 
 
 @pytest.fixture(scope="module")
-def uninstalled(box):
-    """After the tests above: uninstall, install again, uninstall with the data."""
+def on_the_nas(box):
+    """After the upgrades: the photos move to a NAS share as docs/install.md says; the NAS goes off
+    and comes back; then a power cut, after which the box starts before the NAS."""
+    picup = ("picup-web.service", "picup-worker.service")
+    found = {}
+
+    # Moving the photos: Picup stopped, the library copied to the share, the share's variables, site.yml.
+    box.inside("systemctl", "stop", *picup)
+    run("cp", "-a", box.path("/var/lib/picup/library"), box.nas.folder / "library")
+    box.nas.on()
+    box.settings.update(nfs_client_enabled="true", nfs_client_server=LAN_HOST, nfs_client_export="/volume1/photos")
+    box.moved = box.apply(box.future)
+    http = box.sign_in()
+    found["moved"] = {
+        "mounted": box.inside("findmnt", "--mountpoint", SHARE, check=False).returncode == 0,
+        "active": box.active(*picup, "picup-share-watch.timer"),
+        "needs": {unit: box.inside("systemctl", "show", "--value", "--property=RequiresMountsFor", unit).stdout.split()
+                  for unit in picup},
+        "original": box.original(http, box.photo_id),
+    }
+    shutil.rmtree(box.path("/var/lib/picup/library"))  # the old copy, once the photos show from the NAS
+    box.moved_again = box.apply(box.future)
+    new = photo((20, 60, 220))
+    found["new_thumb"] = box.thumbnail(http, box.upload(http, "on-the-nas.jpg", new))
+    sha = hashlib.sha256(new).hexdigest()
+    found["new_on_the_nas"] = (box.nas.folder / "library/originals" / sha[:2] / sha[2:4] / sha).read_bytes() == new
+
+    # The NAS goes off and its share is unmounted: Picup stops with it and does not start without it.
+    box.nas.off()
+    box.inside("systemctl", "stop", box.inside("systemd-escape", "--path", "--suffix=mount", SHARE).stdout.strip())
+    stopped = box.active(*picup)
+    start = box.inside("systemctl", "start", "picup-web.service", check=False, timeout=180)
+    found["without_the_share"] = {"after_stop": stopped, "start": start.returncode, "why": start.stderr,
+                                  "active": box.active(*picup), "ready": box.ready()}
+    # Back on: the watch mounts it and starts Picup within a minute or so, with nobody at the box.
+    box.nas.on()
+    started = time.monotonic()
+    box._wait(lambda: box.ready() == 200, "Picup to start again once the NAS is back", 150)
+    found["back_after"] = time.monotonic() - started
+
+    # A power cut: the box is up again before the NAS. It boots; Picup waits; the NAS comes up; Picup starts.
+    box.nas.off()
+    box.poweroff()
+    box.boot()
+    found["booted_without_the_nas"] = {"active": box.active(*picup), "ready": box.ready(),
+                                       "mounted": box.inside("findmnt", "--mountpoint", SHARE,
+                                                             check=False).returncode == 0}
+    box.nas.on()
+    started = time.monotonic()
+    box._wait(lambda: box.ready() == 200, "Picup to start once the NAS is up after the power cut", 150)
+    found["up_after_the_nas"] = time.monotonic() - started
+    found["after_power_cut"] = box.original(box.sign_in(), box.photo_id)
+    print(f"Picup was back {found['back_after']:.0f} s after the NAS, {found['up_after_the_nas']:.0f} s after "
+          "the power cut")
+    box.on_the_nas = found
+    return box
+
+
+def test_photos_move_to_a_nas_share_that_picup_needs(on_the_nas):
+    box, found = on_the_nas, on_the_nas.on_the_nas
+    code, log, counts = box.moved
+    assert code == 0 and counts["failed"] == 0, log[-6000:]
+    moved = found["moved"]
+    assert moved["mounted"] and set(moved["active"].values()) == {"active"}, moved
+    assert all(SHARE in paths for paths in moved["needs"].values()), moved  # both, through the storage drop-in
+    assert moved["original"] == box.photo
+    code, log, counts = box.moved_again
+    assert code == 0 and counts["failed"] == 0 and counts["changed"] == 0, log[-6000:]
+    assert found["new_on_the_nas"]
+    assert found["new_thumb"][:4] == b"RIFF" or found["new_thumb"][:3] == b"\xff\xd8\xff"
+
+
+def test_picup_does_not_start_without_its_share_and_starts_when_it_is_back(on_the_nas):
+    found = on_the_nas.on_the_nas
+    without = found["without_the_share"]
+    assert set(without["after_stop"].values()) == {"inactive"}, without
+    assert without["start"] != 0 and "dependency" in without["why"].lower(), without
+    assert set(without["active"].values()) == {"inactive"} and without["ready"] == 502, without
+    assert found["back_after"] < 150
+
+
+def test_after_a_power_cut_picup_waits_for_the_nas_then_starts_by_itself(on_the_nas):
+    found = on_the_nas.on_the_nas
+    booted = found["booted_without_the_nas"]
+    assert not booted["mounted"] and booted["ready"] == 502, booted
+    assert set(booted["active"].values()) == {"inactive"}, booted
+    assert found["after_power_cut"] == on_the_nas.photo
+
+
+@pytest.fixture(scope="module")
+def uninstalled(on_the_nas):
+    """After the tests above (the photos on the NAS): uninstall, install again, uninstall with the data."""
+    box = on_the_nas
     box.uninstalled = box.apply(box.future, "uninstall.yml")
     box.after_uninstall = box.leftovers()
     box.reinstalled = box.apply(box.future)
@@ -462,6 +618,7 @@ def test_uninstall_keeps_the_photos_and_a_new_install_brings_them_back(uninstall
     assert left["https"] == 7, left  # nothing answers on 443 any more
     assert left["files"] == ["/var/lib/picup/picup.db", "/etc/picup/picup.toml"], left
     assert left["photo"] and left["user"], left
+    assert left["on_the_nas"] == ["library", "tmp"] and not left["mounted"], left  # unmounted, kept on the NAS
     code, log, counts = box.reinstalled
     assert code == 0 and counts["failed"] == 0, log[-6000:]
     assert box.after_reinstall == box.photo
@@ -472,4 +629,4 @@ def test_uninstall_asked_to_remove_the_data_leaves_nothing_of_picup(uninstalled)
     assert code == 0 and counts["failed"] == 0, log[-6000:]
     left = uninstalled.after_removal
     assert left == {"units": [], "running": [], "firewall": False, "https": 7, "files": [], "photo": False,
-                    "user": False}, left
+                    "user": False, "on_the_nas": [], "mounted": False}, left
