@@ -597,9 +597,62 @@ def test_after_a_power_cut_picup_waits_for_the_nas_then_starts_by_itself(on_the_
 
 
 @pytest.fixture(scope="module")
-def uninstalled(on_the_nas):
-    """After the tests above (the photos on the NAS): uninstall, install again, uninstall with the data."""
+def off_the_nas(on_the_nas):
+    """The photos move back from the NAS to the box's disk as docs/install.md says; then, for the
+    uninstall tests, onto the NAS again."""
     box = on_the_nas
+    picup = ("picup-web.service", "picup-worker.service")
+    watch = ("picup-share-watch.timer", "picup-share-watch.service")
+    found = {}
+    box.inside("systemctl", "stop", "picup-share-watch.timer", *picup)
+    box.inside("cp", "-a", f"{SHARE}/library", "/var/lib/picup/library")
+    box.settings.update(nfs_client_enabled="false")
+    box.back_home = box.apply(box.future)
+    http = box.sign_in()
+    new = photo((230, 200, 40))
+    new_thumb = box.thumbnail(http, box.upload(http, "back-home.jpg", new))
+    sha = hashlib.sha256(new).hexdigest()
+    found["home"] = {
+        "active": box.active(*picup), "watch": box.active(*watch),
+        "watch_files": [unit for unit in watch if box.path(f"/etc/systemd/system/{unit}").exists()],
+        "needs": {unit: box.inside("systemctl", "show", "--value", "--property=RequiresMountsFor", unit).stdout.split()
+                  for unit in picup},
+        "original": box.original(http, box.photo_id),
+        "new_thumb": new_thumb,
+        "new_on_the_box": box.path(f"/var/lib/picup/library/originals/{sha[:2]}/{sha[2:4]}/{sha}").read_bytes() == new,
+    }
+    # Onto the NAS again (the new photo copied there too), as in docs/install.md.
+    box.inside("systemctl", "stop", *picup)
+    run("cp", "-a", f"{box.path('/var/lib/picup/library')}/.", box.nas.folder / "library")
+    box.settings.update(nfs_client_enabled="true")
+    box.back_to_the_nas = box.apply(box.future)
+    shutil.rmtree(box.path("/var/lib/picup/library"))
+    found["nas_again"] = {"active": box.active(*picup, "picup-share-watch.timer"),
+                          "original": box.original(box.sign_in(), box.photo_id)}
+    box.off_the_nas = found
+    return box
+
+
+def test_photos_move_back_from_the_nas_and_the_share_watch_goes(off_the_nas):
+    box, found = off_the_nas, off_the_nas.off_the_nas
+    code, log, counts = box.back_home
+    assert code == 0 and counts["failed"] == 0, log[-6000:]
+    home = found["home"]
+    assert set(home["active"].values()) == {"active"}, home
+    assert set(home["watch"].values()) == {"inactive"} and home["watch_files"] == [], home
+    assert all(SHARE not in paths for paths in home["needs"].values()), home
+    assert home["original"] == box.photo and home["new_on_the_box"], home
+    assert home["new_thumb"][:4] == b"RIFF" or home["new_thumb"][:3] == b"\xff\xd8\xff"
+    code, log, counts = box.back_to_the_nas
+    assert code == 0 and counts["failed"] == 0, log[-6000:]
+    assert set(found["nas_again"]["active"].values()) == {"active"}, found["nas_again"]
+    assert found["nas_again"]["original"] == box.photo
+
+
+@pytest.fixture(scope="module")
+def uninstalled(off_the_nas):
+    """After the tests above (the photos on the NAS): uninstall, install again, uninstall with the data."""
+    box = off_the_nas
     box.uninstalled = box.apply(box.future, "uninstall.yml")
     box.after_uninstall = box.leftovers()
     box.reinstalled = box.apply(box.future)
