@@ -360,6 +360,8 @@ def test_all_reads_everything_now_where_a_night_reads_its_share(mom, app, settin
     upload_photos(mom, 6)
     nightly = check(settings, store_of(app))
     assert nightly.items == 1, "check_days is 30: one of six originals tonight"
+    assert json.loads(nightly.detail)["never_checked"] == 5
+    assert "5 originals have not been read back yet" in integrity.summary(nightly)
     everything = check(settings, store_of(app), all=True)
     assert everything.items == 6 and everything.status == "ok"
 

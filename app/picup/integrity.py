@@ -396,20 +396,20 @@ class _Check:
     # ----------------------------------------------------------------- the end
     def end(self, status: str, error: str | None = None, cutoff: dt.datetime | None = None,
             check_all: bool = False) -> JobRun:
-        detail = {
-            "all": check_all,
-            "cutoff": cutoff.isoformat() if cutoff else None,
-            "problems": [problem.json() for problem in self.listed],
-            "not_listed": self.found - len(self.listed),
-            "renditions_queued": self.requeued,
-            **coverage(),
-        }
-        unfixed = sorted(self.unfixed)
-        for start in range(0, len(unfixed), PAGE):  # those are listed above, not "not read yet"
-            detail["never_checked"] -= Media.select().where(
-                Media.checked_at.is_null() & Media.sha256.in_(unfixed[start:start + PAGE])).count()
         with database.atomic():
-            self.flush(force=True)
+            self.flush(force=True)  # first: what this run read back is not "not read yet"
+            detail = {
+                "all": check_all,
+                "cutoff": cutoff.isoformat() if cutoff else None,
+                "problems": [problem.json() for problem in self.listed],
+                "not_listed": self.found - len(self.listed),
+                "renditions_queued": self.requeued,
+                **coverage(),
+            }
+            unfixed = sorted(self.unfixed)
+            for start in range(0, len(unfixed), PAGE):  # those are listed above, not "not read yet"
+                detail["never_checked"] -= Media.select().where(
+                    Media.checked_at.is_null() & Media.sha256.in_(unfixed[start:start + PAGE])).count()
             return jobs.finish(self.job, status, error=error, items=self.items, bytes=self.bytes,
                                problems=self.found, repaired=self.repaired, detail=detail)
 
