@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install install-test chromium test-tools bench lint clean
+.PHONY: run test install install-test chromium test-tools bench clean
 
 run: $(VENV)/.installed ## Install into .venv and serve Picup on http://localhost:8080
 	$(BIN)/picup run --host $(HOST) --port $(PORT) --data $(DATA)
