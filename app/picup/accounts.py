@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 
-from .db import database
+from .db import DiskFull, database
 from .errors import PicupError
 from .models import ApiToken, Session, User, utcnow
 
@@ -16,6 +17,8 @@ from .models import ApiToken, Session, User, utcnow
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _USERNAME = re.compile(r"^[\w.@-]{1,64}$")
 MIN_PASSWORD = 8
+
+log = logging.getLogger(__name__)
 
 
 def hash_password(password: str) -> str:
@@ -136,14 +139,23 @@ def session_for(cookie_value: str | None, settings) -> Session | None:
         return None
     now = utcnow()
     if session.expires_at <= now:
-        session.delete_instance()
+        _best_effort(Session.delete().where(Session.id == session.id))
         return None
     if now - session.last_seen_at > dt.timedelta(minutes=5):
         changes = {Session.last_seen_at: now}
         if not session.remember:
             changes[Session.expires_at] = now + dt.timedelta(hours=settings.session_hours)
-        Session.update(changes).where(Session.id == session.id).execute()
+        _best_effort(Session.update(changes).where(Session.id == session.id))
     return session
+
+
+def _best_effort(query) -> None:
+    """Bookkeeping of a sign-in (last seen, sliding expiry) is not worth an error: with the disk
+    full to the last byte, the family can still look at their photos."""
+    try:
+        query.execute()
+    except DiskFull:
+        log.warning("the disk is full: a session's last-seen time was not updated")
 
 
 def end_session(session: Session) -> None:
@@ -164,7 +176,7 @@ def user_for_token(value: str) -> User | None:
         return None
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=5):
-        ApiToken.update(last_used_at=now).where(ApiToken.id == token.id).execute()
+        _best_effort(ApiToken.update(last_used_at=now).where(ApiToken.id == token.id))
     return token.user
 
 
