@@ -5,6 +5,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests import media_files
@@ -78,3 +79,33 @@ def test_sigterm_stops_the_worker_after_the_task_at_hand_not_the_whole_queue(tmp
     in_flight = 2 * (os.cpu_count() or 1)  # one task per drain (one drain per core), with room for a race
     assert after <= in_flight, f"the worker went on through the queue after SIGTERM ({after} more)"
     assert query(db, "SELECT COUNT(*) FROM task WHERE status = 'running'") == [(0,)], "nothing left half-done"
+
+
+def test_a_long_render_with_one_process_does_not_fill_the_log(tmp_path):
+    """One render process (a small box) and a video that takes seconds: the drain started every
+    second finds the last one still busy. That is by design, and says nothing in the log."""
+    data = tmp_path / "data"
+    source = tmp_path / "phone"
+    source.mkdir()
+    (source / "IMG_0003.MOV").write_bytes(media_files.video("mov", codec="libx265", frames=360, size=(1280, 720)))
+    subprocess.run([PICUP, "user", "add", "mom", "--password-stdin", "--data", str(data)], input="long enough\n",
+                   text=True, env=ENV, check=True, capture_output=True)
+    subprocess.run([PICUP, "import", str(source), "--user", "mom", "--data", str(data)], env=ENV, check=True,
+                   capture_output=True)
+    db = data / "picup.db"
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen([PICUP, "worker", "--data", str(data)], env={**ENV, "PICUP_WORKER_PROCESSES": "1"},
+                                  stdout=log, stderr=log)
+        try:
+            wait_for(lambda: query(db, "SELECT status FROM task") == [("running",)], 30, "the worker to claim it")
+            started = time.monotonic()
+            wait_for(lambda: query(db, "SELECT render_status FROM media") == [("ready",)], 120, "the render")
+            busy = time.monotonic() - started
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=60) == 0
+    assert busy > 2, f"the render took {busy:.1f} s: too short for the drain to find itself busy"
+    lines = log_path.read_text().splitlines()
+    assert any("renditions made" in line for line in lines), lines[-20:]
+    assert not [line for line in lines if "maximum number of running instances" in line], lines[-20:]

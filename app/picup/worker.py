@@ -19,6 +19,22 @@ log = logging.getLogger(__name__)
 # A nightly or hourly job missed while the box was rebooting still runs when
 # it comes back, as long as it is less than a day late (APScheduler's default is 1 s).
 MISFIRE_GRACE = 24 * 3600
+DRAIN_JOB = "tasks"
+
+
+class _DrainStillBusy(logging.Filter):
+    """APScheduler warns whenever it skips a run because the previous ones have not ended.
+    The task drain is started every second and may run for minutes (a long video on a Pi):
+    skipping is how it is meant to work, and a warning a second would fill the journal
+    (and wear an SD card). Overlapping runs of every other job still warn."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        return not (str(record.msg).startswith('Execution of job "%s" skipped')
+                    and getattr(job, "id", None) == DRAIN_JOB)
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_DrainStillBusy())
 
 
 def sweep_renditions() -> int:
@@ -105,7 +121,7 @@ class Worker:
         add = self.scheduler.add_job
         # One drain per core may run at once: each claims its own tasks, and the
         # photo decoding itself happens in the pool's processes.
-        add(drain_tasks, "interval", seconds=1, id="tasks", replace_existing=True, misfire_grace_time=30,
+        add(drain_tasks, "interval", seconds=1, id=DRAIN_JOB, replace_existing=True, misfire_grace_time=30,
             max_instances=self.pool.processes, kwargs={"stopping": self.stopping})
         add(sweep_renditions, "interval", minutes=10, id="sweep-renditions", replace_existing=True,
             next_run_time=dt.datetime.now(dt.UTC))
