@@ -3,6 +3,9 @@
 `build_root` makes the root with debootstrap. Locally the result is cached as a
 tarball under ~/.cache/picup-test (keyed by what goes into it); with CI set it
 is built fresh once per test session and shared by the modules that need one.
+`PICUP_TEST_DISTRO=ubuntu2404` makes an Ubuntu 24.04 root instead, for trying
+the playbook there by hand (docs: appliance/ansible/README.md); the normal run
+uses Debian 12.
 `prepare_root` makes it usable as a chroot on this host's network.
 `build_wheel` builds this checkout as a wheel, optionally renumbered and with
 its source changed (a future release, a broken release).
@@ -18,14 +21,40 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class Distro:
+    name: str
+    suite: str
+    mirror: str
+    components: str = "main"
+    script: str = ""  # debootstrap's script for the suite, when this host's debootstrap has none by its name
+    keyring_deb: tuple[str, str] = ("", "")  # the archive's keyring package (path in the mirror, SHA-256), when this host lacks it
+    more_sources: tuple[str, ...] = ()  # apt lines a real box of this kind has beside the release
+
+
+DISTROS = {
+    "debian12": Distro("debian12", "bookworm", "http://deb.debian.org/debian"),
+    # Debian's debootstrap makes Ubuntu roots with its 'gutsy' script (every release since uses it).
+    # The keyring package is pinned by hash: it is what the rest of the root is checked against.
+    "ubuntu2404": Distro(
+        "ubuntu2404", "noble", "http://archive.ubuntu.com/ubuntu", "main,universe", "gutsy",
+        ("pool/main/u/ubuntu-keyring/ubuntu-keyring_2023.11.28.1_all.deb",
+         "36de43b15853ccae0028e9a767613770c704833f82586f28eb262f0311adb8a8"),
+        ("deb http://archive.ubuntu.com/ubuntu noble-updates main universe",
+         "deb http://security.ubuntu.com/ubuntu noble-security main universe")),
+}
+DISTRO = DISTROS[os.environ.get("PICUP_TEST_DISTRO", "debian12")]
 # What debootstrap puts in: Python for Ansible's modules, systemd for
 # `systemctl enable`, systemd-analyze and booting, and what a real box always has.
 ROOT_PACKAGES = ["python3", "systemd", "systemd-sysv", "ca-certificates", "iproute2"]
@@ -38,9 +67,9 @@ def run(*argv, check=True, **kwargs) -> subprocess.CompletedProcess:
 
 
 def build_root(root: Path) -> None:
-    key = hashlib.sha256(" ".join([SUITE, MIRROR, "minbase", *ROOT_PACKAGES]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(" ".join([repr(DISTRO), "minbase", *ROOT_PACKAGES]).encode()).hexdigest()[:16]
     fresh = bool(os.environ.get("CI"))
-    tarball = _built_this_session[0] if fresh and _built_this_session else CACHE / f"debian12-root-{key}.tar"
+    tarball = _built_this_session[0] if fresh and _built_this_session else CACHE / f"{DISTRO.name}-root-{key}.tar"
     root.mkdir()
     if tarball.exists() and (not fresh or _built_this_session):
         run("tar", "-C", root, "-xpf", tarball)
@@ -48,15 +77,37 @@ def build_root(root: Path) -> None:
     if not shutil.which("debootstrap"):
         run("apt-get", "install", "-y", "-q", "debootstrap")
     started = time.monotonic()
-    run("debootstrap", "--variant=minbase", f"--include={','.join(ROOT_PACKAGES)}", SUITE, root, MIRROR)
-    print(f"debootstrap took {time.monotonic() - started:.0f} s")
+    with tempfile.TemporaryDirectory() as keys:
+        options = [f"--components={DISTRO.components}"]
+        if DISTRO.keyring_deb[0]:
+            options.append(f"--keyring={archive_keyring(Path(keys))}")
+        script = [f"/usr/share/debootstrap/scripts/{DISTRO.script}"] if DISTRO.script else []
+        run("debootstrap", "--variant=minbase", f"--include={','.join(ROOT_PACKAGES)}", *options,
+            DISTRO.suite, root, DISTRO.mirror, *script)
+    if DISTRO.more_sources:
+        with open(root / "etc/apt/sources.list", "a") as sources:
+            sources.write("".join(f"{line}\n" for line in DISTRO.more_sources))
+    print(f"debootstrap of {DISTRO.name} took {time.monotonic() - started:.0f} s")
     if fresh:
-        tarball = root.parent / "debian12-root.tar"
+        tarball = root.parent / f"{DISTRO.name}-root.tar"
         _built_this_session.append(tarball)
     else:
         CACHE.mkdir(parents=True, exist_ok=True)
     run("tar", "-C", root, "-cpf", f"{tarball}.part", ".")
     os.replace(f"{tarball}.part", tarball)
+
+
+def archive_keyring(workdir: Path) -> Path:
+    """The distribution's archive keyring, from its pinned keyring package in the mirror."""
+    path, sha256 = DISTRO.keyring_deb
+    deb = workdir / Path(path).name
+    with urllib.request.urlopen(f"{DISTRO.mirror}/{path}", timeout=60) as answer:
+        deb.write_bytes(answer.read())
+    got = hashlib.sha256(deb.read_bytes()).hexdigest()
+    assert got == sha256, f"{deb.name} from {DISTRO.mirror} is not the pinned package (SHA-256 {got})"
+    run("dpkg-deb", "-x", deb, workdir / "deb")
+    (keyring,) = (workdir / "deb/usr/share/keyrings").glob("*-archive-keyring.gpg")
+    return keyring
 
 
 def prepare_root(root: Path) -> list[Path]:

@@ -363,7 +363,10 @@ def box(tmp_path_factory):
     broken = build_wheel(workdir, BROKEN, broken_after_migrating)
     future = build_wheel(workdir, FUTURE, with_one_more_migration)
     wheelhouse = workdir / "wheelhouse"
-    run(BIN / "pip", "download", "-q", "--dest", wheelhouse, current)  # what the box's pip may use
+    # What the box's pip may use: wheels for the box's Python (Ubuntu 24.04 has 3.12), which may not be ours.
+    box_python = os.readlink(root / "usr/bin/python3").removeprefix("python")
+    run(BIN / "pip", "download", "-q", "--only-binary=:all:", "--python-version", box_python,
+        "--dest", wheelhouse, current)
     box = Box(root, workdir, wheelhouse)
     box.path("/etc/hostname").write_text(f"{MACHINE}\n")
     mounts = prepare_root(root)
