@@ -54,7 +54,11 @@ DISTROS = {
         ("deb http://archive.ubuntu.com/ubuntu noble-updates main universe",
          "deb http://security.ubuntu.com/ubuntu noble-security main universe")),
 }
-DISTRO = DISTROS[os.environ.get("PICUP_TEST_DISTRO", "debian12")]
+_ASKED = os.environ.get("PICUP_TEST_DISTRO", "debian12")
+if _ASKED not in DISTROS:
+    raise ValueError(f"PICUP_TEST_DISTRO={_ASKED!r} is not a root these tests can make; "
+                     f"choose one of: {', '.join(DISTROS)}")
+DISTRO = DISTROS[_ASKED]
 # What debootstrap puts in: Python for Ansible's modules, systemd for
 # `systemctl enable`, systemd-analyze and booting, and what a real box always has.
 ROOT_PACKAGES = ["python3", "systemd", "systemd-sysv", "ca-certificates", "iproute2"]
