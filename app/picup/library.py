@@ -22,6 +22,7 @@ import peewee as pw
 from . import renditions, storage
 from .db import database
 from .errors import PicupError
+from .hashing import HashingBeside
 from .media.photo import read_header
 from .media.sniff import sniff_file
 from .models import Album, AlbumMedia, AlbumMember, Media, Meta, User, utcnow
@@ -126,13 +127,13 @@ def receive(stream: BinaryIO, tmp_dir: Path, *, limit: int, name: str, expected:
     size = 0
     fd, path = temp_file(tmp_dir)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb") as out, HashingBeside(digest) as hashing:
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
                     raise PicupError("too_large", name=name, limit=human_size(limit))
                 check_room(tmp_dir, len(chunk))
-                digest.update(chunk)
+                hashing.update(chunk)
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())

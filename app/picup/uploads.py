@@ -26,6 +26,7 @@ from typing import BinaryIO
 from . import library, storage
 from .db import database
 from .errors import PicupError
+from .hashing import HashingBeside
 from .models import Album, Upload, User, utcnow
 from .storage.local import INCOMING
 
@@ -182,17 +183,16 @@ def append(
         chunk_check = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
         written = 0
         try:
-            with open(part, "r+b") as out:
+            with open(part, "r+b") as out, HashingBeside(hasher, *filter(None, [chunk_check])) as hashing:
                 out.seek(offset)
                 while data := body.read(library.CHUNK):
                     written += len(data)
                     if offset + written > upload.length:
                         raise PicupError("invalid_value", field="Upload-Offset")
                     library.check_room(part.parent, len(data))
-                    hasher.update(data)
-                    if chunk_check:
-                        chunk_check.update(data)
+                    hashing.update(data)
                     out.write(data)
+                hashing.close()
                 if chunk_check and chunk_check.digest() != checksum[1]:
                     raise PicupError("checksum_mismatch")
                 out.flush()
