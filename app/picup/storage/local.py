@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from ..hashing import HashingBeside
 from . import (
     CHUNK,
     MARKER_NAME,
@@ -48,11 +49,11 @@ def hash_file(path: Path, *, from_disk: bool = False) -> str:
     """SHA-256 of a file. ``from_disk`` first drops its clean pages from the page
     cache, so a check after fsync reads what the disk (or NFS server) really holds."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, HashingBeside(digest) as hashing:
         if from_disk and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         while chunk := fh.read(CHUNK):
-            digest.update(chunk)
+            hashing.update(chunk)
     return digest.hexdigest()
 
 
