@@ -1,10 +1,10 @@
-"""Hashing beside writing: a helper thread hashes the bytes an upload is writing.
+"""Hashing beside reading and writing: a helper thread hashes the bytes an upload
+writes, or a check reads back, while the next ones move.
 
-``hashlib`` and file writes both let go of the GIL for large buffers, so with
-the hashing on its own thread the SHA-256 pass and the disk write of an upload
-overlap instead of adding up. That matters most on the boxes Picup is for: a
-Raspberry Pi 4 has no SHA instructions and hashes about as fast as its disk
-writes.
+``hashlib`` and file reads and writes all let go of the GIL for large buffers,
+so with the hashing on its own thread the SHA-256 pass and the disk work
+overlap instead of adding up. That matters most where SHA-256 is slow next to
+the disk, as on a Raspberry Pi 4, whose CPU has no SHA instructions.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 
 # Chunks that may wait for the hashing thread. One is enough for the overlap; each more
 # costs a CHUNK of memory per upload, kept afterwards in the malloc arena of every server
-# thread that handled one (bench/upload.py: RSS growth 18 MiB with no thread, 26 MiB with
+# thread that handled one (bench/upload.py: RSS growth 18 MiB with no thread, 24 MiB with
 # one waiting, 48 MiB with four, and no faster).
 AHEAD = 1
 
