@@ -40,3 +40,14 @@ def test_closing_twice_is_harmless_and_updating_after_close_is_refused():
     assert digest.hexdigest() == hashlib.sha256(b"photo").hexdigest()
     with pytest.raises(RuntimeError):
         hashing.update(b"more")
+
+
+def test_a_buffer_refilled_after_update_is_hashed_as_it_was_given():
+    """A reader that fills the same bytearray again must not change what was hashed."""
+    digest = hashlib.sha256()
+    buffer = bytearray(b"a" * 1024 * 1024)
+    with HashingBeside(digest) as hashing:
+        hashing.update(buffer)
+        buffer[:] = b"b" * len(buffer)
+        hashing.update(memoryview(buffer))
+    assert digest.hexdigest() == hashlib.sha256(b"a" * 1024 * 1024 + b"b" * 1024 * 1024).hexdigest()

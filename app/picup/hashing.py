@@ -22,8 +22,9 @@ AHEAD = 1
 class HashingBeside:
     """Feeds every chunk given to :meth:`update` to ``hashers``, in order, on a thread.
 
-    Give it ``bytes`` (never a buffer that is reused afterwards). Use it as a
-    context manager, or call :meth:`close`: the hashers are complete only then.
+    Use it as a context manager, or call :meth:`close`: the hashers are
+    complete only then. A chunk that is not ``bytes`` (a buffer its reader may
+    fill again) is copied first.
     """
 
     def __init__(self, *hashers):
@@ -45,7 +46,7 @@ class HashingBeside:
     def update(self, data: bytes) -> None:
         if not self._thread.is_alive():
             raise RuntimeError("the hashing is closed")
-        self._queue.put(data)
+        self._queue.put(data if isinstance(data, bytes) else bytes(data))
 
     def close(self) -> None:
         """Wait until every chunk given so far is hashed."""

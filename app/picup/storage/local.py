@@ -110,9 +110,9 @@ class LocalBlobStore:
         fd, name = _mkstemp(self._incoming())
         tmp = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb") as out, HashingBeside(written) as hashing:
                 while chunk := stream.read(CHUNK):
-                    written.update(chunk)
+                    hashing.update(chunk)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
