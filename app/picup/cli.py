@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import config, db, logs, migrations, snapshots, storage
+from . import config, db, logs, memory, migrations, snapshots, storage
 
 
 def _settings(**overrides) -> config.Settings:
@@ -61,6 +61,7 @@ def with_options(options):
 @click.version_option(package_name="picup")
 def main():
     """Picup, the family photo album."""
+    memory.limit_malloc_arenas()
 
 
 def _serve(host, port, data_dir, with_worker: bool):

@@ -14,8 +14,8 @@ import threading
 
 # Chunks that may wait for the hashing thread. One is enough for the overlap; each more
 # costs a CHUNK of memory per upload, kept afterwards in the malloc arena of every server
-# thread that handled one (bench/upload.py: RSS growth 18 MiB with no thread, 24 MiB with
-# one waiting, 48 MiB with four, and no faster).
+# thread that handled one (bench/upload.py, before memory.py limited the arenas: RSS growth
+# 18 MiB with no thread, 24 MiB with one waiting, 48 MiB with four, and no faster).
 AHEAD = 1
 
 
