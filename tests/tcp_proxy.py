@@ -10,6 +10,7 @@ stalls, or refuses.
         proxy.mode = "refuse"                              # close at once
         proxy.hold_after = 5_000_000                       # a link that hangs once 5 MB have gone upstream;
         proxy.held.wait()                                  # ...set when it does (the client is then mid-transfer)
+        proxy.downstream = lambda chunk: chunk.replace(…)  # change what the server answers, chunk by chunk
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class TcpProxy:
         self.hold_after: int | None = None  # forward this many bytes upstream in all, then hold the rest
         self.forwarded = 0  # bytes forwarded upstream since the last reset()
         self.held = threading.Event()  # set once the hold has started
+        self.downstream = None  # a function applied to each chunk the server answers (same length, please)
         self._count = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
@@ -101,6 +103,8 @@ class TcpProxy:
                 if limit is not None and sent + len(chunk) > limit:
                     dst.sendall(chunk[: max(limit - sent, 0)])
                     break
+                if not upstream and self.downstream:
+                    chunk = self.downstream(chunk)
                 if upstream and (allowed := self._take(len(chunk))) < len(chunk):
                     dst.sendall(chunk[:allowed])
                     while not self._stop.wait(0.05):  # hung: the client waits until it times out or is killed
