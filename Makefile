@@ -8,12 +8,12 @@ HOST   ?= 127.0.0.1
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install install-test chromium test-tools bench clean
+.PHONY: run test install install-test chromium test-tools tus-js bench clean
 
 run: $(VENV)/.installed ## Install into .venv and serve Picup on http://localhost:8080
 	$(BIN)/picup run --host $(HOST) --port $(PORT) --data $(DATA)
 
-test: $(VENV)/.installed-test chromium test-tools ## Install what the tests need and run every test
+test: $(VENV)/.installed-test chromium test-tools tus-js ## Install what the tests need and run every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench chromium ## Run the benchmarks (prints ratios; asserts nothing)
@@ -52,6 +52,17 @@ chromium:
 	@[ -x $(CHROMIUM) ] || { echo "Installing Chromium for the browser tests"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
+# tus-js-client (the library behind Uppy) for tests/test_tus_js_client.py: Node.js and npm from
+# Debian when missing, then exactly the version in the lock file.
+TUS_JS := tests/tus_js
+tus-js: $(TUS_JS)/node_modules/.package-lock.json
+
+$(TUS_JS)/node_modules/.package-lock.json: $(TUS_JS)/package.json $(TUS_JS)/package-lock.json
+	@command -v npm >/dev/null || { echo "Installing Node.js and npm for the tus-js-client test"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends nodejs npm; }
+	npm ci --prefix $(TUS_JS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # The appliance test applies the playbook to a throwaway Debian root (debootstrap, nft, nginx -t,
 # openssl inside it); the unit tests run systemd-analyze.
 test-tools:
@@ -62,4 +73,4 @@ test-tools:
 	    debootstrap systemd systemd-container curl; }
 
 clean:
-	rm -rf $(VENV) build *.egg-info app/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info app/*.egg-info .pytest_cache $(TUS_JS)/node_modules
