@@ -68,3 +68,41 @@ def test_import_for_an_unknown_user_says_so(tmp_path):
     (tmp_path / "in").mkdir()
     result = picup("import", str(tmp_path / "in"), "--user", "nobody", "--data", str(tmp_path / "data"))
     assert result.returncode == 1 and "There is no user called 'nobody'" in result.stderr
+
+
+def test_import_leaves_out_camera_previews_sidecars_and_nas_folders(tmp_path):
+    """A camera card, a Google Takeout and a Synology share: only the photos and videos go in.
+
+    GoPro's .LRV is a real MP4 and .THM a real JPEG: taken, every clip would show three times."""
+    source = tmp_path / "From the NAS"
+    gopro = source / "DCIM" / "100GOPRO"
+    iphone = source / "DCIM" / "100APPLE"
+    takeout = source / "Takeout" / "Google Photos" / "Photos from 2019"
+    for folder in (gopro, iphone, takeout, takeout / "@eaDir" / "IMG_1.jpg", source / "#recycle"):
+        folder.mkdir(parents=True)
+    (gopro / "GX010001.MP4").write_bytes(media_files.video("mp4", frames=24, size=(128, 96)))
+    (gopro / "GL010001.LRV").write_bytes(media_files.video("mp4", frames=12))
+    (gopro / "GX010001.THM").write_bytes(media_files.jpeg("black", size=(32, 24)))
+    (iphone / "IMG_0002.JPG").write_bytes(media_files.jpeg("red"))
+    (iphone / "IMG_0002.AAE").write_text('<?xml version="1.0"?><plist version="1.0"><dict/></plist>')
+    (takeout / "IMG_1.jpg").write_bytes(media_files.jpeg("blue", taken="2019:05:05 12:00:00"))
+    (takeout / "IMG_1.jpg.json").write_text('{"title": "IMG_1.jpg", "photoTakenTime": {"timestamp": "1557057600"}}')
+    (takeout / "metadata.json").write_text('{"title": "Photos from 2019"}')
+    (takeout / "@eaDir" / "IMG_1.jpg" / "SYNOPHOTO_THUMB_M.jpg").write_bytes(media_files.jpeg("gray"))
+    (source / "#recycle" / "deleted long ago.jpg").write_bytes(media_files.jpeg("white"))
+    (source / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504)
+    (source / "desktop.ini").write_text("[.ShellClassInfo]\n")
+    data = tmp_path / "data"
+    assert picup("user", "add", "dad", "--password-stdin", "--data", str(data), stdin="long enough\n").returncode == 0
+
+    result = picup("import", str(source), "--user", "dad", "--data", str(data))
+    assert result.returncode == 0, result.stderr
+    assert "Added 3, already there 0, could not be added 0." in result.stdout
+    assert "Left out 7 files that only go with a photo or video (edits, details, camera previews) or with " \
+           "the system." in result.stdout
+
+    settings = config.load({"data_dir": str(data)}, environ={})
+    migrations.migrate(settings.database_path)
+    db.open_database(settings.database_path)
+    with db.connection():
+        assert sorted(m.original_filename for m in Media.select()) == ["GX010001.MP4", "IMG_0002.JPG", "IMG_1.jpg"]

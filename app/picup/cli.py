@@ -6,7 +6,6 @@ import contextlib
 import getpass
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -349,14 +348,6 @@ def user_list(data_dir):
                        f"{'admin' if person.is_admin else 'member'}")
 
 
-def _files(folder: Path):
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(root) / name
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -373,7 +364,7 @@ def _sha256(path: Path) -> str:
 def import_folder(folder, username, album_title, data_dir):
     """Add every photo and video under FOLDER. The folder is only read, never changed;
     running it again continues where it stopped."""
-    from . import library
+    from . import folder_scan, library
     from .errors import PicupError
     from .i18n import translate
     from .media.sniff import sniff_file
@@ -390,7 +381,7 @@ def import_folder(folder, username, album_title, data_dir):
         if album_title:
             album = Album.get_or_none((Album.owner == owner) & (Album.title == album_title))
             album = album or library.create_album(owner, album_title)
-    files = list(_files(folder))
+    files, skipped = folder_scan.scan(folder)
     added, duplicates, rejected = 0, 0, []
     with click.progressbar(files, label="Importing", show_pos=True, file=sys.stderr,
                            item_show_func=lambda p: p.name if p else "") as bar:
@@ -417,6 +408,9 @@ def import_folder(folder, username, album_title, data_dir):
             except OSError as exc:
                 rejected.append((path, exc.strerror or str(exc)))
     click.echo(f"Added {added}, already there {duplicates}, could not be added {len(rejected)}.")
+    if skipped:
+        click.echo(f"Left out {skipped} file{'s' * (skipped != 1)} that only go with a photo or video "
+                   "(edits, details, camera previews) or with the system.")
     for path, reason in rejected[:50]:
         click.echo(f"  {path.relative_to(folder)}: {reason}")
     if len(rejected) > 50:
