@@ -2,13 +2,16 @@
 
 glibc gives a thread its own heap ("arena") up to 8 per CPU core, and memory
 freed in one arena is not handed to another. Waitress' threads each receive
-request bodies and decode pictures, so each arena keeps its own high-water mark:
-on a 4-core Raspberry Pi that is up to 32 of them. Two arenas measured on 60
-concurrent 12-megapixel uploads and their renditions (`picup run`, 2 cores):
-the server's resident memory grew 10 MiB instead of 29, no slower.
+request bodies and read pictures, so each arena keeps its own high-water mark:
+on a 4-core Raspberry Pi that is up to 32 of them. Two arenas, measured with
+`picup run` on 2 cores, no slower: after 60 concurrent 12-megapixel JPEG uploads
+and their renditions the server had grown 10 MiB instead of 29; after 24 HEIC
+photos (an iPhone's) it held 96 MiB instead of 224.
 
 Every ``picup`` command asks for this at start, before any thread allocates.
-An installer's own ``MALLOC_ARENA_MAX`` (read by glibc itself) wins.
+An installer's own ``MALLOC_ARENA_MAX`` (read by glibc itself) wins. Not here:
+the photo pool's processes (no difference measured) and the video children,
+which get ``MALLOC_ARENA_MAX=2`` from media/video.py for their memory limit.
 """
 
 from __future__ import annotations
