@@ -47,7 +47,7 @@ from urllib3.util import Retry, Timeout
 from . import encryption, jobs, library, snapshots, storage
 from .models import BackupGone, Meta, utcnow
 from .storage.local import hash_file
-from .storage.s3 import _http_client
+from .storage.s3 import _http_client, region_hint
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ class Target:
         prefix = (prefix or "").strip("/")
         self.prefix = f"{prefix}/" if prefix else ""
         self.key = key
+        self.region = region
         self.read_back = 0  # objects sent whose ETag was not their checksum, verified by reading them back
         http = _http_client()
         http.connection_pool_kw["timeout"] = Timeout(connect=10, read=timeout)
@@ -163,6 +164,9 @@ class Target:
             if exc.code == "NoSuchBucket":
                 raise BackupError(f"the backup bucket {self.bucket!r} does not exist on {self.endpoint}; "
                                   "make it first") from None
+            if hint := region_hint(exc, self.region, "region in [backup] (PICUP_BACKUP_REGION)"):
+                raise BackupError(f"the backup server {self.endpoint} refused the request while {doing}: "
+                                  f"{hint}") from None
             if exc.code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
                 raise BackupError(f"the backup server {self.endpoint} refused the keys ({exc.code}) "
                                   f"while {doing}") from None

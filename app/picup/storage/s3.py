@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -81,6 +82,28 @@ _UNAVAILABLE_CODES = frozenset(
         "XMinioServerNotInitialized",
     }
 )
+
+
+_EXPECTED_REGION = (
+    re.compile(r"expecting '([\w.-]+)'"),            # AWS, Scaleway: "the region 'us-east-1' is wrong; expecting 'fr-par'"
+    re.compile(r"expected: '?\d{8}/([\w.-]+)/s3/"),  # Garage: "expected: '20261204/garage/s3/aws4_request'"
+    re.compile(r"use region ([\w.-]+)"),              # the SDK, from an answer's x-amz-bucket-region
+)
+
+
+def region_hint(exc: S3Error, region: str | None, setting: str) -> str | None:
+    """What to do when the server refuses the region requests are signed for; None for other errors.
+
+    With no region set, requests are signed for us-east-1, which Garage (its ``s3_region``,
+    "garage" unless changed) and Scaleway refuse with AuthorizationHeaderMalformed.
+    """
+    expected = next((m.group(1) for p in _EXPECTED_REGION if (m := p.search(exc.message or ""))), None)
+    if exc.code != "AuthorizationHeaderMalformed" and not expected:
+        return None
+    said = f"; it expects {expected!r}" if expected else ""
+    return (f"the server does not accept the region {region or 'us-east-1'!r}{said}. Set {setting} to the "
+            "server's region (Garage: s3_region in its garage.toml, often 'garage'; Scaleway: fr-par, nl-ams "
+            "or pl-waw; Backblaze B2: the part of the endpoint after 's3.', such as us-west-004)")
 
 
 def _http_client() -> urllib3.PoolManager:
@@ -191,6 +214,7 @@ class S3BlobStore:
         prefix = (prefix or "").strip("/")
         self.prefix = f"{prefix}/" if prefix else ""
         self.part_size = part_size
+        self.region = region
         # The client holds the credentials; this object keeps no copy of
         # them, so neither repr() nor a traceback's locals can show them.
         self._client = Minio(
@@ -230,6 +254,8 @@ class S3BlobStore:
                 raise BlobNotFound(key or where) from None
             if code in _FULL_CODES or status == 507:
                 raise StorageFull(f"{where}: {code}: {exc.message}") from exc
+            if hint := region_hint(exc, self.region, "region in [storage] (PICUP_STORAGE_REGION)"):
+                raise StoreUnavailable(f"{where}: {hint}") from exc
             if code in _UNAVAILABLE_CODES:
                 raise StoreUnavailable(f"{where}: {code}: {exc.message}") from exc
             raise StorageError(f"{where}: {code}: {exc.message}") from exc
