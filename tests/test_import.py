@@ -106,3 +106,59 @@ def test_import_leaves_out_camera_previews_sidecars_and_nas_folders(tmp_path):
     db.open_database(settings.database_path)
     with db.connection():
         assert sorted(m.original_filename for m in Media.select()) == ["GX010001.MP4", "IMG_0002.JPG", "IMG_1.jpg"]
+
+
+def test_a_google_takeout_dates_photos_without_a_camera_date_from_its_sidecars(tmp_path):
+    """Takeout dates every file the day of the export; the date Google Photos showed is in a JSON beside it."""
+    import json
+    import unicodedata
+
+    folder = tmp_path / "Takeout" / "Google Photos" / "Photos from 2011"
+    folder.mkdir(parents=True)
+    export_day = 1_790_000_000  # 2026-09-21, when the family downloaded the export
+
+    def photo(name: str, content: bytes, sidecar_name: str | None, taken: int | None, title: str | None = None):
+        (folder / name).write_bytes(content)
+        os.utime(folder / name, (export_day, export_day))
+        if sidecar_name:
+            (folder / sidecar_name).write_text(json.dumps({
+                "title": title or name, "photoTakenTime": {"timestamp": str(taken), "formatted": "…"}}))
+
+    # A scan: no camera date. The 2024+ sidecar name.
+    photo("scan.jpg", media_files.jpeg("gray"), "scan.jpg.supplemental-metadata.json", 1_300_000_000)
+    # A chat picture with a long name: Takeout cut the sidecar's name short; its title is whole.
+    long_name = "IMG-20110402-WA0007-from-the-family-group-chat.jpg"
+    photo(long_name, media_files.jpeg("olive"), "IMG-20110402-WA0007-from-the-family-group-c.json", 1_301_700_000)
+    # A name the Mac unzipped decomposed; the title is composed.
+    decomposed = unicodedata.normalize("NFD", "할머니.jpg")
+    photo(decomposed, media_files.jpeg("navy"), "grandma.json", 1_302_000_000, title="할머니.jpg")
+    # A camera date wins over the sidecar.
+    photo("camera.jpg", media_files.jpeg("teal", taken="2011:06:01 09:30:00"), "camera.jpg.json", 1_000_000_000)
+    # Two phones' IMG_0001.jpg in one folder: which sidecar is whose is unknown, so neither is used.
+    photo("IMG_0001.jpg", media_files.jpeg("maroon"), "IMG_0001.jpg.json", 1_303_000_000)
+    photo("IMG_0001(1).jpg", media_files.jpeg("purple"), "IMG_0001.jpg(1).json", 1_304_000_000,
+          title="IMG_0001.jpg")
+    # No sidecar: the file's date, as before.
+    photo("orphan.jpg", media_files.jpeg("lime"), None, None)
+
+    data = tmp_path / "data"
+    assert picup("user", "add", "mom", "--password-stdin", "--data", str(data), stdin="long enough\n").returncode == 0
+    result = picup("import", str(tmp_path / "Takeout"), "--user", "mom", "--data", str(data))
+    assert result.returncode == 0, result.stderr
+    assert "Added 7, already there 0, could not be added 0." in result.stdout
+
+    settings = config.load({"data_dir": str(data)}, environ={})
+    migrations.migrate(settings.database_path)
+    db.open_database(settings.database_path)
+    with db.connection():
+        dated = {unicodedata.normalize("NFC", m.original_filename): (str(m.taken_at), m.taken_at_source)
+                 for m in Media.select()}
+    assert dated == {
+        "scan.jpg": ("2011-03-13 07:06:40", "file"),
+        long_name: ("2011-04-01 23:20:00", "file"),
+        "할머니.jpg": ("2011-04-05 10:40:00", "file"),
+        "camera.jpg": ("2011-06-01 09:30:00", "exif"),
+        "IMG_0001.jpg": ("2026-09-21 14:13:20", "file"),
+        "IMG_0001(1).jpg": ("2026-09-21 14:13:20", "file"),
+        "orphan.jpg": ("2026-09-21 14:13:20", "file"),
+    }

@@ -364,7 +364,7 @@ def _sha256(path: Path) -> str:
 def import_folder(folder, username, album_title, data_dir):
     """Add every photo and video under FOLDER. The folder is only read, never changed;
     running it again continues where it stopped."""
-    from . import folder_scan, library
+    from . import folder_scan, library, takeout
     from .errors import PicupError
     from .i18n import translate
     from .media.sniff import sniff_file
@@ -382,6 +382,7 @@ def import_folder(folder, username, album_title, data_dir):
             album = Album.get_or_none((Album.owner == owner) & (Album.title == album_title))
             album = album or library.create_album(owner, album_title)
     files, skipped = folder_scan.scan(folder)
+    google = takeout.TakeoutDates()
     added, duplicates, rejected = 0, 0, []
     with click.progressbar(files, label="Importing", show_pos=True, file=sys.stderr,
                            item_show_func=lambda p: p.name if p else "") as bar:
@@ -396,7 +397,8 @@ def import_folder(folder, username, album_title, data_dir):
                     with open(path, "rb") as fh:
                         received = library.receive(fh, settings.tmp_path, limit=settings.max_upload_size,
                                                    name=path.name)
-                    modified = last_modified_from(str(int(path.stat().st_mtime * 1000)))
+                    modified = (last_modified_from(str(google.taken_ms(path) or ""))
+                                or last_modified_from(str(int(path.stat().st_mtime * 1000))))
                     result = library.ingest(store, received, owner=owner, filename=path.name, album=album,
                                             last_modified=modified)
                 duplicates += result.duplicate
