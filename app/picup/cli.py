@@ -411,8 +411,9 @@ def import_folder(folder, username, album_title, data_dir):
                 rejected.append((path, exc.strerror or str(exc)))
     click.echo(f"Added {added}, already there {duplicates}, could not be added {len(rejected)}.")
     if skipped:
-        click.echo(f"Left out {skipped} file{'s' * (skipped != 1)} that only go with a photo or video "
-                   "(edits, details, camera previews) or with the system.")
+        which = "file that only goes" if skipped == 1 else "files that only go"
+        click.echo(f"Left out {skipped} {which} with a photo or video (edits, details, camera previews) "
+                   "or with the system.")
     for path, reason in rejected[:50]:
         click.echo(f"  {path.relative_to(folder)}: {reason}")
     if len(rejected) > 50:
