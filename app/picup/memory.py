@@ -16,7 +16,6 @@ which get ``MALLOC_ARENA_MAX=2`` from media/video.py for their memory limit.
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 ARENAS = 2
@@ -28,7 +27,9 @@ def limit_malloc_arenas(environ=os.environ) -> bool:
     if "MALLOC_ARENA_MAX" in environ:
         return False
     try:
+        import ctypes  # here: a saving must never stop Picup from starting
+
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+    except (ImportError, MemoryError, OSError, AttributeError):  # not glibc (musl, macOS), no libffi
         return False
     return mallopt(_M_ARENA_MAX, ARENAS) == 1
