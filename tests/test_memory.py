@@ -1,4 +1,5 @@
-"""Every picup process keeps to two malloc arenas (picup.memory), however many threads allocate.
+"""A process the picup command starts keeps to two malloc arenas (picup.memory), however many threads
+allocate (the photo pool's forkserver processes are not limited: no difference was measured there).
 
 Each case is a fresh Python process (glibc fixes its arena limit when the first
 extra arena is made) whose eight threads each allocate while the others hold

@@ -7,7 +7,6 @@ Picup: the session cookie and the CSRF token. The server is ``picup run`` in its
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from picup.web.auth import COOKIE
 
 from . import media_files
+from .test_uploads_tus import sha256
 
 HERE = Path(__file__).parent / "tus_js"
 CLIENT = HERE / "node_modules" / "tus-js-client"
@@ -70,10 +70,6 @@ class TusJs:
         assert self.process.wait(timeout=30) == 0
         assert not [e for e in self.events if "error" in e]
         return done
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def test_tus_js_client_uploads_a_photo_in_chunks(node, live_server, tmp_path):
