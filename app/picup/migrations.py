@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 
 from . import snapshots
 
@@ -235,6 +236,20 @@ def current_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
+def _switch_to_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """SQLite answers "database is locked" at once, without waiting, when two processes
+    switch a new database to WAL together (the web and the worker at first boot)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=wal")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def migrate(path: str, target: int = LATEST, keep_snapshots: int = 5) -> tuple[int, int]:
     """Bring the database at ``path`` to ``target``; return (from, to).
 
@@ -246,7 +261,7 @@ def migrate(path: str, target: int = LATEST, keep_snapshots: int = 5) -> tuple[i
     conn = sqlite3.connect(path, isolation_level=None, timeout=15)
     try:
         conn.execute("PRAGMA busy_timeout=15000")
-        conn.execute("PRAGMA journal_mode=wal")
+        _switch_to_wal(conn, timeout=15)
         start = current_version(conn)
         if start > LATEST:
             raise MigrationError(
