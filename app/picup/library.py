@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterable
 
 import peewee as pw
 
-from . import renditions, storage
+from . import live_photos, renditions, storage
 from .db import database
 from .errors import PicupError
 from .hashing import HashingBeside
@@ -256,9 +256,10 @@ def _already_there(existing: Media, album: Album | None, owner: User) -> IngestR
     restored = existing.trashed_at is not None
     with database.atomic():
         if restored:
-            Media.update(trashed_at=None).where(Media.id == existing.id).execute()
+            _untrash(existing)
         if album is not None:
-            _add_to_album(album, [existing], owner)
+            still = [existing.live_photo] if existing.live_photo_id else []  # shows for its video
+            _add_to_album(album, [existing, *still], owner)
     return IngestResult(media=Media.get_by_id(existing.id), duplicate=True, restored=restored)
 
 
@@ -293,16 +294,24 @@ def get_media(user: User, media_id: int, *, include_trashed: bool = False) -> Me
             raise PicupError("not_found")
         return media
     if media.trashed_at is None:
-        shared = AlbumMedia.select().where(
-            (AlbumMedia.media == media) & (AlbumMedia.album.in_(readable_albums(user)))
+        shared = AlbumMedia.select().where(  # a Live Photo's video goes where its still goes
+            AlbumMedia.media.in_([media.id, media.live_photo_id or media.id])
+            & (AlbumMedia.album.in_(readable_albums(user)))
         )
         if shared.exists():
             return media
     raise PicupError("not_found")  # never confirm that someone else's item exists
 
 
-def media_json(media: Media, favorites: set[int] | None = None) -> dict:
-    """The API's view of an item; ``favorites`` (the person's hearts) adds ``favorite``."""
+def media_json(media: Media, favorites: set[int] | None = None, motions: dict[int, Media] | None = None) -> dict:
+    """The API's view of an item; ``favorites`` (the person's hearts) adds ``favorite``.
+
+    ``motions`` (from :func:`live_photos.motions_for`, for a whole page) saves a
+    query per still; without it the item's Live Photo video is looked up here.
+    """
+    if motions is None:
+        motions = live_photos.motions_for([media.id]) if media.kind == "photo" else {}
+    motion = motions.get(media.id)
     location = None
     if media.latitude is not None and media.longitude is not None:
         location = {"latitude": media.latitude, "longitude": media.longitude}
@@ -327,11 +336,14 @@ def media_json(media: Media, favorites: set[int] | None = None) -> dict:
         "created_at": iso(media.created_at),
         "trashed_at": iso(media.trashed_at),
         **({"favorite": media.id in favorites} if favorites is not None else {}),
+        "live": {"video_id": motion.id, "duration": motion.duration} if motion else None,
+        "live_photo_id": media.live_photo_id,
         "urls": {
             "original": f"/api/v1/media/{media.id}/original",
             "thumb": f"/api/v1/media/{media.id}/thumb",
             "preview": f"/api/v1/media/{media.id}/preview",
             **({"video": f"/api/v1/media/{media.id}/video"} if media.kind == "video" else {}),
+            **({"live": f"/api/v1/media/{motion.id}/video"} if motion else {}),
         },
     }
 
@@ -377,6 +389,7 @@ def timeline(user: User, *, limit: int = 100, cursor: str | None = None, album: 
         query = Media.select().where(
             (Media.owner == user) & Media.trashed_at.is_null() & (Media.status == "ready")
         )
+    query = query.where(~live_photos.is_motion())
     if cursor:
         taken, media_id = _decode_cursor(cursor)
         query = query.where(pw.Tuple(Media.taken_at, Media.id) < pw.Tuple(taken, media_id))
@@ -482,13 +495,18 @@ def remove_from_album(user: User, album: Album, media_ids: list[int]) -> int:
     """Take items out of an album; the photos themselves are untouched."""
     role = require_album_role(user, album, "add")
     ids = _ids(media_ids)
-    query = AlbumMedia.delete().where((AlbumMedia.album == album) & AlbumMedia.media.in_(ids))
+    # A Live Photo's video goes with its still, so a shared album does not keep showing it.
+    motions = Media.select(Media.id).where(Media.live_photo.in_(ids))
+    query = AlbumMedia.delete().where(
+        (AlbumMedia.album == album) & (AlbumMedia.media.in_(ids) | AlbumMedia.media.in_(motions))
+    )
     if role != "owner":  # a contributor may take back only what they added
         query = query.where(AlbumMedia.added_by == user)
     with database.atomic():
         removed = query.execute()
         if album.cover_id in ids:
-            first = AlbumMedia.select().where(AlbumMedia.album == album).first()
+            first = (AlbumMedia.select().join(Media)
+                     .where((AlbumMedia.album == album) & ~live_photos.is_motion()).first())
             Album.update(cover=first.media_id if first else None).where(Album.id == album.id).execute()
     return removed
 
@@ -533,7 +551,8 @@ def album_json(album: Album, role: str) -> dict:
     count = (
         AlbumMedia.select()
         .join(Media)
-        .where((AlbumMedia.album == album) & Media.trashed_at.is_null() & (Media.status == "ready"))
+        .where((AlbumMedia.album == album) & Media.trashed_at.is_null() & (Media.status == "ready")
+               & ~live_photos.is_motion())
         .count()
     )
     members = [
@@ -568,10 +587,13 @@ def _ids(values) -> list[int]:
 
 # ---------------------------------------------------------------------- trash
 def trash(user: User, media_id: int) -> Media:
+    """Move an item to the trash; a Live Photo's still takes its video along."""
     media = get_media(user, media_id)
     if media.owner_id != user.id:
         raise PicupError("forbidden")
-    Media.update(trashed_at=utcnow()).where(Media.id == media.id).execute()
+    Media.update(trashed_at=utcnow()).where(
+        live_photos.with_motions([media.id]) & Media.trashed_at.is_null()
+    ).execute()
     return Media.get_by_id(media.id)
 
 
@@ -579,14 +601,22 @@ def restore(user: User, media_id: int) -> Media:
     media = get_media(user, media_id, include_trashed=True)
     if media.owner_id != user.id:
         raise PicupError("forbidden")
-    Media.update(trashed_at=None).where(Media.id == media.id).execute()
+    _untrash(media)
     return Media.get_by_id(media.id)
 
 
+def _untrash(media: Media) -> None:
+    """Out of the trash, with the other half of its Live Photo (either half brings both back)."""
+    Media.update(trashed_at=None).where(
+        live_photos.with_motions([media.live_photo_id or media.id]) & Media.trashed_at.is_null(False)
+    ).execute()
+
+
 def trashed(user: User) -> list[Media]:
+    """The trash, newest first; a Live Photo shows as its still."""
     return list(
         Media.select()
-        .where((Media.owner == user) & Media.trashed_at.is_null(False))
+        .where((Media.owner == user) & Media.trashed_at.is_null(False) & ~live_photos.still_trashed_too())
         .order_by(Media.trashed_at.desc(), Media.id.desc())
     )
 
@@ -597,10 +627,12 @@ def purge_at(media: Media, trash_days: int) -> str | None:
 
 def delete_forever(store: storage.BlobStore, user: User, media_id: int) -> None:
     """Empty one item from the trash now (only items already in the trash)."""
-    media = Media.get_or_none((Media.id == media_id) & (Media.owner == user) & Media.trashed_at.is_null(False))
+    in_trash = (Media.owner == user) & Media.trashed_at.is_null(False)
+    media = Media.get_or_none((Media.id == media_id) & in_trash)
     if media is None:
         raise PicupError("not_found")
-    _delete_rows(store, [media])
+    motions = list(Media.select().where((Media.live_photo == media.id) & in_trash))
+    _delete_rows(store, [media, *motions])
 
 
 def _delete_rows(store: storage.BlobStore, rows: list[Media]) -> int:

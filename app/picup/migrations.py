@@ -223,6 +223,15 @@ STEPS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        "live photos",
+        """
+        ALTER TABLE media ADD COLUMN live_id TEXT;
+        ALTER TABLE media ADD COLUMN live_photo_id INTEGER REFERENCES media (id) ON DELETE SET NULL;
+        CREATE INDEX media_live_id ON media (owner_id, live_id) WHERE live_id IS NOT NULL;
+        CREATE INDEX media_live_photo ON media (live_photo_id) WHERE live_photo_id IS NOT NULL
+        """,
+    ),
 ]
 
 LATEST = len(STEPS)

@@ -101,6 +101,9 @@ class Media(BaseModel):
     video_codec = pw.TextField(null=True)
     web_video = pw.BooleanField(default=False)  # a browser-friendly copy was made
     checked_at = pw.DateTimeField(null=True, index=True)  # when the integrity check last read it back
+    live_id = pw.TextField(null=True)  # an iPhone Live Photo's identifier, on its still and its video
+    # On the short video of a Live Photo: its still, which stands for both in every list.
+    live_photo = pw.ForeignKeyField("self", null=True, on_delete="SET NULL", backref="motions")
 
     class Meta:
         indexes = ((("owner", "sha256"), True),)

@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import storage, tasks
+from . import live_photos, storage, tasks
 from .db import database
 from .media import photo as photo_media
 from .media import video as video_media
@@ -158,6 +158,7 @@ def _photo_fields(media: Media, result: photo_media.PhotoResult) -> dict:
         Media.camera_model: result.camera_model,
         Media.latitude: result.latitude,
         Media.longitude: result.longitude,
+        Media.live_id: result.live_id,
         **_date_fields(media, result.taken_at, result.taken_at_offset, "exif"),
     }
 
@@ -189,6 +190,7 @@ def render(media_id: int, *, store, settings, pool: PhotoPool) -> None:
         Media.update({**fields, Media.render_status: "ready", Media.render_error: None}).where(
             Media.id == media.id
         ).execute()
+        live_photos.pair(media.id)  # in the same transaction: the other half cannot slip past
     log.info("renditions made", extra={"media_id": media.id, "kind": media.kind})
 
 
@@ -223,6 +225,7 @@ def _render_video(media, source, work: Path, store, pool: PhotoPool) -> dict:
         Media.video_codec: info.video_codec,
         Media.placeholder: frames.placeholder,
         Media.web_video: web_video,
+        Media.live_id: info.live_id,
         **_date_fields(media, info.creation_time, info.creation_offset, "video"),
     }
 

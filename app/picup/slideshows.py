@@ -23,7 +23,7 @@ import time
 
 import peewee as pw
 
-from . import library
+from . import library, live_photos
 from .db import database
 from .errors import PicupError
 from .models import AlbumMedia, Favorite, Media, Slideshow, User, utcnow
@@ -256,6 +256,7 @@ def _query(show: Slideshow, today: dt.date | None = None):
     owner = show.owner
     base = Media.select().where(
         Media.trashed_at.is_null() & (Media.status == "ready") & (Media.render_status == "ready")
+        & ~live_photos.is_motion()  # a Live Photo shows as its still
     )
     if show.source == "album":
         album = show.album

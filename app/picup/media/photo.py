@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms, UnidentifiedImageError, features
 
+from . import apple
 from . import placeholder as _placeholder
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ _MODEL = 0x0110
 _DATETIME = 0x0132
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
+_MAKER_NOTE = 0x927C
 _DATETIME_ORIGINAL = 0x9003
 _DATETIME_DIGITIZED = 0x9004
 _OFFSET_TIME = 0x9010
@@ -144,6 +146,7 @@ class PhotoResult:
     latitude: float | None
     longitude: float | None
     damaged: bool
+    live_id: str | None = None  # an iPhone Live Photo's identifier, shared with its video
 
 
 class _DamagedJpeg(Exception):
@@ -251,6 +254,7 @@ def _render(src_path: str, *, repair: bool):
         "camera_model": _text(exif.get(_MODEL)),
         **_gps(exif),
         "damaged": repair,
+        "live_id": apple.photo_content_id(_ifd(exif, _EXIF_IFD).get(_MAKER_NOTE)),
     }
     return display, thumb, facts
 

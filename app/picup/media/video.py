@@ -62,6 +62,7 @@ MAX_THREADS = 4                  # codec threads: a home server has 1-4 GB of RA
 WEB_MAX_LONG = 1920
 WEB_MAX_SHORT = 1080
 POSTER_AT = 1.0                  # seconds; clips shorter than 2 s use the first frame
+LIVE_PHOTO_KEY = "com.apple.quicktime.content.identifier"  # see apple.py
 CHILD_GRACE = 5                  # the child's own alarm rings this long after the parent's limit
 
 _CHILD_FLAG = "--picup-isolated-child"
@@ -94,6 +95,7 @@ class VideoInfo:
     rotation: int                   # 0, 90, 180, 270: degrees clockwise the player must turn it
     creation_time: dt.datetime | None  # naive UTC
     creation_offset: int | None     # minutes east of UTC, when the metadata had one
+    live_id: str | None = None      # an iPhone Live Photo's identifier, shared with its still
 
 
 # ---------------------------------------------------------------------------
@@ -245,6 +247,8 @@ def probe_video(path: str, timeout: float = PROBE_TIMEOUT) -> VideoInfo:
     The first picture is decoded too: that is where FFmpeg reports the
     rotation, and a video whose pictures cannot be decoded is "unreadable".
     """
+    from .apple import clean_id  # here, not at the top: the child runs this file as a script
+
     found = _isolated("probe", [os.fspath(path)], path, timeout, MEMORY_LIMIT)
     created = found["creation_time"]
     return VideoInfo(
@@ -257,6 +261,7 @@ def probe_video(path: str, timeout: float = PROBE_TIMEOUT) -> VideoInfo:
         rotation=found["rotation"],
         creation_time=dt.datetime.fromisoformat(created) if created else None,
         creation_offset=found["creation_offset"],
+        live_id=clean_id(found.get("live_id")),
     )
 
 
@@ -522,6 +527,7 @@ def _probe_task(path: str) -> dict:
             "rotation": rotation,
             "creation_time": created.isoformat() if created else None,
             "creation_offset": offset,
+            "live_id": container.metadata.get(LIVE_PHOTO_KEY),
         }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import favorites, library, renditions, storage
+from .. import favorites, library, live_photos, renditions, storage
 from ..errors import PicupError
 from ..uploads import last_modified_from
 from .auth import login_required, state
@@ -59,8 +59,9 @@ def list_media():
     items, next_cursor = library.timeline(
         g.user, limit=int(limit), cursor=request.args.get("cursor"), album=_album_arg("view")
     )
-    hearts = favorites.favorite_ids(g.user, [m.id for m in items])
-    return jsonify({"items": [library.media_json(m, hearts) for m in items], "next_cursor": next_cursor})
+    ids = [m.id for m in items]
+    hearts, motions = favorites.favorite_ids(g.user, ids), live_photos.motions_for(ids)
+    return jsonify({"items": [library.media_json(m, hearts, motions) for m in items], "next_cursor": next_cursor})
 
 
 @bp.get("/media/<int:media_id>")
@@ -156,8 +157,10 @@ def list_trash():
     """What is in the user's trash and when each item goes for good."""
     days = state().settings.trash_days
     items = []
-    for media in library.trashed(g.user):
-        body = library.media_json(media)
+    trashed = library.trashed(g.user)
+    motions = live_photos.motions_for([m.id for m in trashed], trashed=True)
+    for media in trashed:
+        body = library.media_json(media, motions=motions)
         body["purge_at"] = library.purge_at(media, days)
         items.append(body)
     return jsonify({"items": items, "trash_days": days})

@@ -145,10 +145,10 @@
       name.textContent = media.filename;
       tile.appendChild(name);
     }
-    if (media.kind === "video") {
+    if (media.kind === "video" || media.live) {
       var badge = document.createElement("span");
       badge.className = "badge";
-      badge.textContent = text("video_badge", { duration: duration(media.duration) });
+      badge.textContent = media.live ? text("live_badge") : text("video_badge", { duration: duration(media.duration) });
       tile.appendChild(badge);
     }
     var tick = document.createElement("span");

@@ -23,6 +23,33 @@
   var SHOWABLE = { "image/jpeg": 1, "image/png": 1, "image/webp": 1, "image/gif": 1, "image/avif": 1 };
   var zoomButton = root.querySelector("[data-action=zoom]");
   var heart = root.querySelector("[data-action=favorite]");
+  var liveButton = root.querySelector("[data-action=live]");
+
+  /* A Live Photo (an iPhone's still with its few seconds of video): the video plays
+     over the still once, with its sound, and the still comes back. */
+  function playLive() {
+    var media = timeline.items[index];
+    var img = stage.querySelector("img");
+    if (!media.live || !img || stage.querySelector("video")) return;
+    if (stage.classList.contains("zoomed")) zoom(false);
+    var video = document.createElement("video");
+    video.className = "live";
+    video.playsInline = true;
+    video.poster = media.urls.preview;
+    video.src = media.urls.live;
+    video.setAttribute("aria-label", media.filename);
+    function back() {
+      if (video.parentNode) stage.replaceChild(img, video);
+      liveButton.setAttribute("aria-pressed", "false");
+    }
+    video.addEventListener("ended", back);
+    video.addEventListener("error", back);
+    video.addEventListener("click", back);
+    stage.replaceChild(video, img);
+    liveButton.setAttribute("aria-pressed", "true");
+    var playing = video.play();
+    if (playing && playing.catch) playing.catch(back);
+  }
 
   /* The heart: this person's favourite (it feeds the "Favourites" slideshow). */
   function showHeart(media) {
@@ -59,6 +86,8 @@
     stage.textContent = "";
     stage.classList.remove("zoomed");
     zoomButton.hidden = true;
+    liveButton.hidden = true;
+    liveButton.setAttribute("aria-pressed", "false");
     if (media.render.status === "failed") {
       var message = document.createElement("p");
       message.textContent = Picup.text("cannot_show");
@@ -83,6 +112,7 @@
       stage.appendChild(img);
       zoomButton.hidden = false;
       zoom(false);
+      liveButton.hidden = !media.live;
     }
     caption.textContent = dateInWords(media);
     showHeart(media);
@@ -145,6 +175,7 @@
     else if (action === "add-to-album") addToAlbum();
     else if (action === "favorite") toggleFavorite();
     else if (action === "zoom") zoom(!stage.classList.contains("zoomed"));
+    else if (action === "live") playLive();
     else if (action === "cover") Picup.setCover(timeline.items[index]);
     else if (action === "remove-from-album") takeOut();
   });

@@ -1,0 +1,201 @@
+"""iPhone Live Photos: the still and its few seconds of video show as one photo.
+
+The files are made here the way an iPhone writes them (tests/media_files.py:
+Apple's maker note in the still, the QuickTime content identifier in the HEVC
+video); ExifTool reads the same identifier from both.
+"""
+
+import hashlib
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+from picup import config, create_app, db, migrations, storage
+from picup.models import Media
+from playwright.sync_api import expect
+
+from tests import media_files
+from tests.conftest import render_everything, store_of
+from tests.test_pages_browser import sign_in
+
+ID = "1F6C0A4E-7D2B-4C43-9E55-0A9B3E8E1234"
+PICUP = str(Path(sys.executable).parent / "picup")
+
+
+def timeline(api, album=None):
+    return api.get("/api/v1/media" + (f"?album={album}" if album else "")).json["items"]
+
+
+@pytest.mark.parametrize("video_first", [False, True], ids=["still first", "video first"])
+def test_the_still_stands_for_both_and_plays_its_video(app, mom, settings, video_first):
+    still_bytes, motion_bytes = media_files.live_photo(ID)
+    uploads = [(still_bytes, "IMG_0001.HEIC"), (motion_bytes, "IMG_0001.MOV")]
+    for content, name in reversed(uploads) if video_first else uploads:
+        assert mom.upload(content, name).status_code == 201
+    render_everything(app, settings)
+
+    items = timeline(mom)
+    assert [m["filename"] for m in items] == ["IMG_0001.HEIC"], "one photo, not a photo and a video"
+    still = items[0]
+    motion = mom.get(f"/api/v1/media/{still['live']['video_id']}").json["media"]
+    assert motion["filename"] == "IMG_0001.MOV" and motion["live_photo_id"] == still["id"]
+    assert 2 < still["live"]["duration"] < 3
+    played = mom.get(still["urls"]["live"])
+    assert played.status_code == 200 and played.mimetype == "video/mp4"
+    with av.open(io.BytesIO(played.data)) as copy:
+        assert copy.streams.video[0].codec_context.name == "h264", "the phone's HEVC, made playable"
+    # both originals are kept, byte for byte
+    assert mom.get(still["urls"]["original"]).data == still_bytes
+    assert mom.get(motion["urls"]["original"]).data == motion_bytes
+
+
+def test_a_most_compatible_jpeg_still_pairs_too(app, mom, settings):
+    still_bytes, motion_bytes = media_files.live_photo(ID, still_format="JPEG")
+    mom.upload(still_bytes, "IMG_0002.JPG")
+    mom.upload(motion_bytes, "IMG_0002.MOV")
+    render_everything(app, settings)
+    assert [(m["filename"], m["live"] is not None) for m in timeline(mom)] == [("IMG_0002.JPG", True)]
+
+
+def test_what_is_not_a_live_photo_stays_a_video_of_its_own(app, family, settings):
+    mom, dad = family.admin, family.member("dad")
+    still, _ = media_files.live_photo(ID, color="red")
+    _, long_video = media_files.live_photo(ID, seconds=12)  # same identifier, but a film of its own
+    _, dads_video = media_files.live_photo(ID, color="blue")  # someone else's library
+    _, other_motion = media_files.live_photo("0A1B2C3D-0000-4000-8000-00000000ABCD", color="green")
+    mom.upload(still, "IMG_0003.HEIC")
+    mom.upload(long_video, "IMG_0004.MOV")
+    mom.upload(other_motion, "IMG_0005.MOV")  # its still never arrives
+    dad.upload(dads_video, "IMG_0003.MOV")
+    render_everything(app, settings)
+    assert sorted(m["filename"] for m in timeline(mom)) == ["IMG_0003.HEIC", "IMG_0004.MOV", "IMG_0005.MOV"]
+    assert all(m["live"] is None and m["live_photo_id"] is None for m in timeline(mom))
+    assert [m["filename"] for m in timeline(dad)] == ["IMG_0003.MOV"]
+
+
+def test_trash_restore_and_delete_for_good_take_both(app, mom, settings):
+    still_bytes, motion_bytes = media_files.live_photo(ID)
+    still_id = mom.upload(still_bytes, "IMG_0006.HEIC").json["media"]["id"]
+    motion_id = mom.upload(motion_bytes, "IMG_0006.MOV").json["media"]["id"]
+    render_everything(app, settings)
+
+    assert mom.delete(f"/api/v1/media/{still_id}").status_code == 200
+    assert timeline(mom) == []
+    trash = mom.get("/api/v1/trash").json["items"]
+    assert [(m["id"], m["live"]["video_id"]) for m in trash] == [(still_id, motion_id)], "one item in the trash"
+    assert mom.get(f"/api/v1/media/{motion_id}").status_code == 404
+
+    assert mom.post(f"/api/v1/media/{still_id}/restore").status_code == 200
+    assert [(m["id"], m["live"]["video_id"]) for m in timeline(mom)] == [(still_id, motion_id)]
+
+    # the same still sent again while in the trash brings the pair back too
+    mom.delete(f"/api/v1/media/{still_id}")
+    again = mom.upload(still_bytes, "IMG_0006.HEIC")
+    assert again.json["restored_from_trash"] is True
+    assert timeline(mom)[0]["live"]["video_id"] == motion_id
+
+    mom.delete(f"/api/v1/media/{still_id}")
+    assert mom.delete(f"/api/v1/trash/{still_id}").status_code == 204
+    assert mom.get("/api/v1/trash").json["items"] == []
+    for content in (still_bytes, motion_bytes):
+        assert not store_of(app).exists(storage.blob_key(hashlib.sha256(content).hexdigest()))
+    with db.connection():
+        assert Media.select().count() == 0
+
+
+def test_an_album_shows_the_still_and_shares_its_video(app, family, settings):
+    mom, dad, aunt = family.admin, family.member("dad"), family.member("aunt")
+    album = mom.post("/api/v1/albums", json={"title": "Jeju"}).json["album"]
+    still_bytes, motion_bytes = media_files.live_photo(ID)
+    # chosen together on the album's page: the video goes in first here, and becomes the cover
+    mom.upload(motion_bytes, "IMG_0007.MOV", album=album["id"])
+    mom.upload(still_bytes, "IMG_0007.HEIC", album=album["id"])
+    render_everything(app, settings)
+    mom.put(f"/api/v1/albums/{album['id']}/members", json={"members": [{"user_id": dad.user["id"],
+                                                                          "role": "view"}]})
+    shown = timeline(dad, album["id"])
+    assert [m["filename"] for m in shown] == ["IMG_0007.HEIC"]
+    listed = dad.get(f"/api/v1/albums/{album['id']}").json["album"]
+    assert listed["media_count"] == 1 and listed["cover_id"] == shown[0]["id"], "the still is the cover"
+    assert dad.get(shown[0]["urls"]["live"]).status_code == 200
+    assert aunt.get(shown[0]["urls"]["live"]).status_code == 404, "not shared with her"
+    # taken out of the album, the video goes with the still
+    mom.delete(f"/api/v1/albums/{album['id']}/media", json={"media_ids": [shown[0]["id"]]})
+    assert dad.get(shown[0]["urls"]["live"]).status_code == 404
+
+
+def test_a_slideshow_shows_the_still_once(app, mom, settings):
+    still_bytes, motion_bytes = media_files.live_photo(ID)
+    mom.upload(still_bytes, "IMG_0008.HEIC")
+    mom.upload(motion_bytes, "IMG_0008.MOV")
+    render_everything(app, settings)
+    show = mom.post("/api/v1/slideshows", json={"source": "all"}).json["slideshow"]
+    feed = mom.client.application.test_client().get(f"/tv/{show['token']}/feed").json["items"]
+    assert len(feed) == 1 and feed[0]["kind"] == "photo"
+
+
+def test_picup_import_of_an_iphone_folder(tmp_path):
+    dcim = tmp_path / "DCIM" / "100APPLE"
+    dcim.mkdir(parents=True)
+    for number, colour in ((1, "red"), (2, "green")):
+        still, motion = media_files.live_photo(f"0A1B2C3D-0000-4000-8000-00000000000{number}", color=colour)
+        (dcim / f"IMG_000{number}.HEIC").write_bytes(still)
+        (dcim / f"IMG_000{number}.MOV").write_bytes(motion)
+        (dcim / f"IMG_000{number}.AAE").write_text("<plist/>")
+    data = tmp_path / "data"
+    env = {"PATH": "/usr/bin:/bin"}
+    run = [PICUP, "user", "add", "mom", "--password-stdin", "--data", str(data)]
+    assert subprocess.run(run, input="long enough\n", env=env, capture_output=True, text=True).returncode == 0
+    imported = subprocess.run([PICUP, "import", str(tmp_path / "DCIM"), "--user", "mom", "--data", str(data)],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert "Added 4, already there 0, could not be added 0." in imported.stdout, imported.stdout + imported.stderr
+
+    settings = config.load({"data_dir": str(data)}, environ={})
+    migrations.migrate(settings.database_path)
+    app = create_app(settings)
+    render_everything(app, settings)
+    with db.connection():
+        stills = Media.select().where(Media.live_photo.is_null() & (Media.kind == "photo"))
+        assert sorted((m.original_filename, m.motions.get().original_filename) for m in stills) == [
+            ("IMG_0001.HEIC", "IMG_0001.MOV"), ("IMG_0002.HEIC", "IMG_0002.MOV")]
+        assert Media.select().where(Media.live_photo.is_null()).count() == 2, "two photos on the photos page"
+
+
+def test_the_viewer_plays_the_moving_photo(browser, live_server):
+    server = live_server()
+    http = server.session()
+    still, motion = media_files.live_photo(ID, size=(640, 480))
+    http.post(server.url + "/api/v1/media?filename=IMG_0009.HEIC", data=still)
+    http.post(server.url + "/api/v1/media?filename=IMG_0009.MOV", data=motion)
+    http.post(server.url + "/api/v1/media?filename=cake.jpg", data=media_files.jpeg("pink", size=(640, 480)))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the worker reads both halves, then ties them together
+        items = http.get(server.url + "/api/v1/media").json()["items"]
+        if len(items) == 2 and all(m["render"]["status"] == "ready" for m in items) and any(m["live"] for m in items):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the worker did not pair the Live Photo in time")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    sign_in(page, server)
+    tile = page.get_by_role("button", name="Open IMG_0009.HEIC")
+    expect(tile.locator(".badge")).to_have_text("Live")
+    expect(page.get_by_role("button", name="Open cake.jpg").locator(".badge")).to_have_count(0)
+    tile.click()
+    viewer = page.get_by_role("dialog", name="Photo viewer")
+    play = viewer.get_by_role("button", name="Play the moving photo")
+    expect(play).to_be_visible()
+    play.click()
+    expect(viewer.locator("video.live")).to_be_visible()
+    page.wait_for_function("() => { const v = document.querySelector('#viewer video.live');"
+                           " return !v || v.currentTime > 0.5; }")
+    # when it ends, the still is back
+    expect(viewer.get_by_role("img", name="IMG_0009.HEIC")).to_be_visible(timeout=10_000)
+    expect(viewer.locator("video")).to_have_count(0)
+    page.keyboard.press("ArrowLeft")  # the cake came later: it is first on the page
+    expect(viewer.get_by_role("img", name="cake.jpg")).to_be_visible()
+    expect(play).to_be_hidden()
