@@ -199,3 +199,56 @@ def test_the_viewer_plays_the_moving_photo(browser, live_server):
     page.keyboard.press("ArrowLeft")  # the cake came later: it is first on the page
     expect(viewer.get_by_role("img", name="cake.jpg")).to_be_visible()
     expect(play).to_be_hidden()
+
+
+def test_a_google_takeout_keeps_live_and_motion_photos_together(tmp_path):
+    """Takeout writes a Live Photo as the photo with its JSON file and a video of the same
+    name without one, and the video no longer carries the phone's identifier."""
+    import json
+
+    export = tmp_path / "Takeout" / "Google Photos" / "Photos from 2024"
+    export.mkdir(parents=True)
+
+    def put(name, content, sidecar=True):
+        (export / name).write_bytes(content)
+        if sidecar:
+            (export / f"{name}.supplemental-metadata.json").write_text(json.dumps(
+                {"title": name, "photoTakenTime": {"timestamp": "1714881600"}}))
+
+    short, long = media_files.video("mp4", frames=30), media_files.video("mp4", frames=150)  # 2.5 s, 12.5 s
+    iphone_still = media_files.image("HEIF", "orange", size=(400, 300))
+    put("IMG_5580.HEIC", iphone_still)
+    put("IMG_5580.MP4", short, sidecar=False)
+    put("PXL_20240505_041200123.MP.jpg", media_files.jpeg("green"))  # a Pixel's motion photo
+    put("PXL_20240505_041200123.MP", media_files.video("mp4", frames=31), sidecar=False)
+    put("VID_0001.jpg", media_files.jpeg("blue"))  # a photo and a video that only share a name
+    put("VID_0001.mp4", media_files.video("mp4", frames=32))
+    put("IMG_0007.jpg", media_files.jpeg("red"))
+    put("IMG_0007.MP4", long, sidecar=False)  # too long for a Live Photo: a video of its own
+
+    data = tmp_path / "data"
+    env = {"PATH": "/usr/bin:/bin"}
+    run = [PICUP, "user", "add", "mom", "--password-stdin", "--data", str(data)]
+    assert subprocess.run(run, input="long enough\n", env=env, capture_output=True, text=True).returncode == 0
+    settings = config.load({"data_dir": str(data)}, environ={})
+    # the still was already in the library (sent from the phone), shown and all
+    earlier = tmp_path / "from the phone"
+    earlier.mkdir()
+    (earlier / "IMG_5580.HEIC").write_bytes(iphone_still)
+    subprocess.run([PICUP, "import", str(earlier), "--user", "mom", "--data", str(data)], env=env, check=True,
+                   capture_output=True)
+    app = create_app(settings)
+    render_everything(app, settings)
+
+    imported = subprocess.run([PICUP, "import", str(tmp_path / "Takeout"), "--user", "mom", "--data", str(data)],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert "Added 7, already there 1, could not be added 0." in imported.stdout, imported.stdout + imported.stderr
+    render_everything(app, settings)
+    with db.connection():
+        pairs = {(m.live_photo.original_filename, m.original_filename)
+                 for m in Media.select().where(Media.live_photo.is_null(False))}
+        assert pairs == {("IMG_5580.HEIC", "IMG_5580.MP4"),
+                         ("PXL_20240505_041200123.MP.jpg", "PXL_20240505_041200123.MP")}
+        shown = sorted(m.original_filename for m in Media.select().where(Media.live_photo.is_null()))
+        assert shown == ["IMG_0007.MP4", "IMG_0007.jpg", "IMG_5580.HEIC", "PXL_20240505_041200123.MP.jpg",
+                         "VID_0001.jpg", "VID_0001.mp4"]

@@ -390,8 +390,9 @@ def import_folder(folder, username, album_title, data_dir):
             try:
                 if sniff_file(path) is None:
                     raise PicupError("unsupported_type", name=path.name)
+                live_id = google.live_id(path)
                 with db.connection():
-                    if library.already_have(owner, _sha256(path), album):
+                    if library.already_have(owner, _sha256(path), album, live_id=live_id):
                         duplicates += 1
                         continue
                     with open(path, "rb") as fh:
@@ -400,7 +401,7 @@ def import_folder(folder, username, album_title, data_dir):
                     modified = (last_modified_from(str(google.taken_ms(path) or ""))
                                 or last_modified_from(str(int(path.stat().st_mtime * 1000))))
                     result = library.ingest(store, received, owner=owner, filename=path.name, album=album,
-                                            last_modified=modified)
+                                            last_modified=modified, live_id=live_id)
                 duplicates += result.duplicate
                 added += not result.duplicate
             except PicupError as exc:

@@ -180,8 +180,13 @@ def ingest(
     filename: str,
     album: Album | None = None,
     last_modified: dt.datetime | None = None,
+    live_id: str | None = None,
 ) -> IngestResult:
-    """Keep a received file in the library. The temporary file is always consumed."""
+    """Keep a received file in the library. The temporary file is always consumed.
+
+    ``live_id`` ties a photo and a short video that came apart on the way (see
+    takeout.py) where the files no longer carry the phone's own identifier.
+    """
     try:
         name = clean_filename(filename)
         if album is not None:
@@ -220,6 +225,7 @@ def ingest(
                         taken_at_offset=info.taken_at_offset if info and source == "exif" else None,
                         width=info.width if info else None,
                         height=info.height if info else None,
+                        live_id=live_id,
                         status="pending",
                     )
             except pw.IntegrityError:  # the same bytes arrived twice at once
@@ -246,10 +252,21 @@ def ingest(
     return IngestResult(media=Media.get_by_id(media.id), duplicate=False)
 
 
-def already_have(owner: User, sha256: str, album: Album | None = None) -> IngestResult | None:
-    """If ``owner`` already keeps these bytes, say so (restoring them from the trash)."""
+def already_have(owner: User, sha256: str, album: Album | None = None,
+                 live_id: str | None = None) -> IngestResult | None:
+    """If ``owner`` already keeps these bytes, say so (restoring them from the trash).
+
+    A ``live_id`` (see :func:`ingest`) is kept when the item had none, so the other
+    half of its Live Photo, added now or later, is tied to it."""
     existing = Media.get_or_none((Media.owner == owner) & (Media.sha256 == sha256) & (Media.status == "ready"))
-    return None if existing is None else _already_there(existing, album, owner)
+    if existing is None:
+        return None
+    if live_id and existing.live_id is None:
+        with database.atomic():
+            Media.update(live_id=live_id).where((Media.id == existing.id) & Media.live_id.is_null()).execute()
+            if existing.render_status == "ready":  # else its render does it
+                live_photos.pair(existing.id)
+    return _already_there(existing, album, owner)
 
 
 def _already_there(existing: Media, album: Album | None, owner: User) -> IngestResult:

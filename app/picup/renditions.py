@@ -148,6 +148,11 @@ def _date_fields(media: Media, taken_at, offset, source: str) -> dict:
     return {Media.taken_at: taken_at, Media.taken_at_offset: offset, Media.taken_at_source: source}
 
 
+def _live_id(media: Media, found: str | None) -> dict:
+    """The identifier a file carries; one given at import (see takeout.py) is kept."""
+    return {} if media.live_id or not found else {Media.live_id: found}
+
+
 def _photo_fields(media: Media, result: photo_media.PhotoResult) -> dict:
     return {
         Media.width: result.width,
@@ -158,7 +163,7 @@ def _photo_fields(media: Media, result: photo_media.PhotoResult) -> dict:
         Media.camera_model: result.camera_model,
         Media.latitude: result.latitude,
         Media.longitude: result.longitude,
-        Media.live_id: result.live_id,
+        **_live_id(media, result.live_id),
         **_date_fields(media, result.taken_at, result.taken_at_offset, "exif"),
     }
 
@@ -225,7 +230,7 @@ def _render_video(media, source, work: Path, store, pool: PhotoPool) -> dict:
         Media.video_codec: info.video_codec,
         Media.placeholder: frames.placeholder,
         Media.web_video: web_video,
-        Media.live_id: info.live_id,
+        **_live_id(media, info.live_id),
         **_date_fields(media, info.creation_time, info.creation_offset, "video"),
     }
 

@@ -9,12 +9,20 @@ the photo's file name, so the files of a folder are matched by title. A title fo
 twice in one folder (two phones' IMG_0001.jpg) is ambiguous and not used.
 
 The date found stands where the file's own date would: a camera date still wins.
+
+A Live Photo (iPhone) or motion photo (Android) comes out as the photo with its JSON
+file and a short video of the same name without one (``IMG_1.HEIC``,
+``IMG_1.HEIC.json``, ``IMG_1.MP4``; a Pixel's ``PXL_1.MP.jpg`` with ``PXL_1.MP``),
+and the video has lost the identifier the phone gave both. :meth:`TakeoutDates.live_id`
+gives such a pair an identifier of its own, so the library ties them as the phone did.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_SIDECAR = 1024 * 1024  # bytes; a Takeout sidecar is a few hundred
@@ -24,33 +32,62 @@ def _key(name: str) -> str:
     return unicodedata.normalize("NFC", name)  # a Mac's unzip writes names decomposed
 
 
+@dataclass
+class _Folder:
+    dates: dict[str, int | None] = field(default_factory=dict)  # by title
+    stems: dict[str, list[str]] = field(default_factory=dict)  # names of the other files, by _stem
+
+
+def _stem(name: str) -> str:
+    stem = _key(name).rsplit(".", 1)[0].casefold()
+    return stem[:-3] if stem.endswith(".mp") else stem  # a Pixel's motion photo: X.MP.jpg with X.MP
+
+
 class TakeoutDates:
     """Reads each folder's sidecars once, when a file of that folder is first asked about."""
 
     def __init__(self):
-        self._folders: dict[Path, dict[str, int | None]] = {}
+        self._folders: dict[Path, _Folder] = {}
 
-    def taken_ms(self, path: Path) -> int | None:
-        """When Google Photos said ``path`` was taken, in milliseconds since 1970, or None."""
+    def _folder(self, path: Path) -> _Folder:
         found = self._folders.get(path.parent)
         if found is None:
             found = self._folders[path.parent] = _read_folder(path.parent)
-        return found.get(_key(path.name))
+        return found
+
+    def taken_ms(self, path: Path) -> int | None:
+        """When Google Photos said ``path`` was taken, in milliseconds since 1970, or None."""
+        return self._folder(path).dates.get(_key(path.name))
+
+    def live_id(self, path: Path) -> str | None:
+        """An identifier shared by a Takeout photo and the short video of the same name beside
+        it (two files of that name, only one with a JSON file), or None."""
+        folder = self._folder(path)
+        names = folder.stems.get(_stem(path.name), [])
+        if not folder.dates or len(names) != 2 or sum(name in folder.dates for name in names) != 1:
+            return None
+        digest = hashlib.sha256(f"{path.parent}/{_stem(path.name)}".encode("utf-8", "surrogateescape"))
+        return "TAKEOUT-" + digest.hexdigest()[:32].upper()
 
 
-def _read_folder(folder: Path) -> dict[str, int | None]:
-    dates: dict[str, int | None] = {}
+def _read_folder(folder: Path) -> _Folder:
+    found = _Folder()
+    dates = found.dates
     try:
-        sidecars = [p for p in folder.iterdir() if p.suffix.lower() == ".json" and p.is_file()]
+        files = [p for p in folder.iterdir() if p.is_file()]
     except OSError:
-        return dates
+        return found
+    sidecars = [p for p in files if p.suffix.lower() == ".json"]
+    for other in files:
+        if other.suffix.lower() != ".json":
+            found.stems.setdefault(_stem(other.name), []).append(_key(other.name))
     for sidecar in sidecars:
         moment = _read_sidecar(sidecar)
         if moment is None:
             continue
         title, taken = moment
         dates[title] = None if title in dates else taken  # twice in one folder: ambiguous
-    return dates
+    return found
 
 
 def _read_sidecar(sidecar: Path) -> tuple[str, int] | None:
