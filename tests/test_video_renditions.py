@@ -22,6 +22,7 @@ from PIL import Image, ImageStat
 
 from picup.media import video
 from picup.media.video import VideoError, VideoInfo, make_poster, make_web_copy, needs_web_copy, probe_video
+from tests import media_files
 
 RED, GREEN, BLUE, YELLOW = (230, 20, 20), (20, 200, 20), (20, 20, 230), (230, 230, 20)
 
@@ -248,6 +249,29 @@ def test_videos_browsers_cannot_play_get_an_h264_web_copy(tmp_path, kind, name):
     assert needs_web_copy(probe_video(str(out))) is False
     assert sha256(source) == before
     assert sorted(os.listdir(tmp_path)) == sorted([name, "web.mp4"])  # no temporary files left
+
+
+HDR_COLOURS = [(200, 60, 40), (60, 160, 90), (40, 70, 180), (128, 128, 128), (235, 235, 235), (20, 20, 20)]
+
+
+@pytest.mark.parametrize("transfer", ["hlg", "pq"], ids=["iphone-hlg", "android-hdr10-pq"])
+def test_an_hdr_phone_video_keeps_its_colours_in_the_web_copy_and_poster(tmp_path, transfer):
+    """An iPhone films in HDR (HLG) by default; shown as SDR without mapping, skin goes
+    grey-brown and white goes grey. The web copy and the poster are mapped to SDR BT.709."""
+    source = tmp_path / "IMG_0042.MOV"
+    source.write_bytes(media_files.hdr_video(HDR_COLOURS, transfer, size=(480, 240)))
+    found = probe_video(str(source))
+    assert needs_web_copy(found) is True
+    make_web_copy(str(source), str(tmp_path / "web.mp4"), found)
+    make_poster(str(source), str(tmp_path / "poster.jpg"), found)
+    with av.open(str(tmp_path / "web.mp4")) as media:
+        context = media.streams.video[0].codec_context
+        assert (context.color_primaries, context.color_trc, context.colorspace) == (1, 1, 1), "tagged BT.709"
+    pictures = {"web copy": read_back(tmp_path / "web.mp4")["picture"], "poster": Image.open(tmp_path / "poster.jpg")}
+    for name, picture in pictures.items():
+        for index, wanted in enumerate(HDR_COLOURS):
+            shown = picture.convert("RGB").getpixel((40 + index * 80, 120))
+            assert all(abs(a - b) <= 6 for a, b in zip(shown, wanted)), (name, wanted, shown)
 
 
 @pytest.mark.parametrize("size, expected", [

@@ -541,13 +541,13 @@ def _poster_task(path: str, out_path: str, duration: float | None) -> dict:
             frame = _frame_near(container, stream, POSTER_AT)
             ratio = _pixel_ratio(stream)
             if frame is not None:
-                image, rotation = frame.to_image(), _rotation(frame, stream)
+                image, rotation = _sdr_image(frame), _rotation(frame, stream)
     if frame is None:  # short clip, or seeking did not work: the first frame
         with _open(path) as container:
             stream = _video_stream(container)
             frame = _first_frame(container, stream)
             ratio = _pixel_ratio(stream)
-            image, rotation = frame.to_image(), _rotation(frame, stream)
+            image, rotation = _sdr_image(frame), _rotation(frame, stream)
     size = _display_size(image.width, image.height, ratio, 0)
     if size != image.size:
         image = image.resize(size, Image.Resampling.BICUBIC)
@@ -593,8 +593,70 @@ def _web_size(width: int, height: int) -> tuple[int, int]:
     return _even(width * scale + 0.5), _even(height * scale + 0.5)
 
 
+# --- HDR to SDR ---------------------------------------------------------------
+# iPhones (since the 12) film in HDR by default: 10-bit HEVC with the HLG curve and
+# BT.2020 colours; Android phones' HDR10 uses the PQ curve. Shown as ordinary video
+# (BT.709) the pictures come out grey and washed out, so the web copy and the poster
+# are mapped to SDR: to linear light, BT.2020 to BT.709 colours, a soft shoulder for
+# the highlights, then the BT.709 curve. BT.2408's reference white (75 % HLG, 203
+# cd/m² in PQ) lands near SDR's white (95 %). FFmpeg's own tone mappers need
+# libraries PyAV's wheel does not have (zimg, libplacebo); these filters it has.
+HLG, PQ = 18, 16  # AVColorTransferCharacteristic
+_HEADROOM = 4  # linear light is kept as a share of 4x reference white in the 16-bit steps
+_E = "(val/65535)"
+_HLG_LINEAR = (f"if(lte({_E},0.5),{_E}*{_E}/3,(exp(({_E}-0.55991073)/0.17883277)+0.28466892)/12)"
+               f"/0.26496256")  # scene light, reference white (75 % signal) = 1
+_PQ_POWER = f"pow({_E},1/78.84375)"
+_PQ_LINEAR = (f"pow(max({_PQ_POWER}-0.8359375,0)/(18.8515625-18.6875*{_PQ_POWER}),1/0.1593017578125)"
+              f"*10000/203")  # display light, reference white (203 cd/m²) = 1
+_X = f"(val/65535*{_HEADROOM})"
+_SHOULDER = f"if(lte({_X},0.8),{_X},0.8+0.2*({_X}-0.8)/({_X}-0.6))"  # up to 1 without a hard clip
+_BT709_CURVE = f"if(lt({_SHOULDER},0.018),4.5*{_SHOULDER},1.099*pow({_SHOULDER},0.45)-0.099)"
+_BT2020_TO_BT709 = ("rr=1.6605:rg=-0.5876:rb=-0.0728:gr=-0.1246:gg=1.1329:gb=-0.0083:"
+                    "br=-0.0182:bg=-0.1006:bb=1.1187")  # in linear light (ITU-R BT.2087)
+
+
+def _is_hdr(frame) -> bool:
+    return getattr(frame, "color_trc", None) in (HLG, PQ)
+
+
+def _lut(expression: str) -> str:
+    return f"r='{expression}':g='{expression}':b='{expression}'"
+
+
+def _to_sdr(graph, frame, size: tuple[int, int] | None) -> list:
+    """Filters from an HDR frame to SDR BT.709 (16-bit RGB), scaled to ``size`` on the way."""
+    matrix = "bt2020" if getattr(frame, "colorspace", None) in (9, 10) else "bt709"
+    levels = "pc" if getattr(frame, "color_range", None) == 2 else "tv"
+    fit = f"{size[0]}:{size[1]}:" if size else ""
+    linear = _HLG_LINEAR if frame.color_trc == HLG else _PQ_LINEAR
+    return [
+        graph.add("scale", f"{fit}in_color_matrix={matrix}:in_range={levels}"),
+        graph.add("format", "gbrp16le"),
+        graph.add("lutrgb", _lut(f"min(65535,{linear}/{_HEADROOM}*65535)")),
+        graph.add("colorchannelmixer", _BT2020_TO_BT709),
+        graph.add("lutrgb", _lut(f"{_BT709_CURVE}*65535")),
+    ]
+
+
+def _sdr_image(frame):
+    """The frame as a Pillow picture in SDR colours (HDR mapped, see above)."""
+    import av
+
+    if not _is_hdr(frame):
+        return frame.to_image()
+    graph = av.filter.Graph()
+    nodes = [graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
+                              time_base=Fraction(1, 1000))]
+    nodes += _to_sdr(graph, frame, None)
+    nodes += [graph.add("format", "rgb24"), graph.add("buffersink")]
+    graph.link_nodes(*nodes).configure()
+    graph.push(frame)
+    return graph.pull().to_image()
+
+
 def _video_filters(frame, time_base, rotation: int, size: tuple[int, int], fps_cap: bool):
-    """Turn upright, fit, square pixels, yuv420p: rotation is baked into the pixels."""
+    """Turn upright, fit, square pixels, SDR, yuv420p: rotation is baked into the pixels."""
     import av
 
     graph = av.filter.Graph()
@@ -608,8 +670,12 @@ def _video_filters(frame, time_base, rotation: int, size: tuple[int, int], fps_c
         nodes += [graph.add("hflip"), graph.add("vflip")]
     if fps_cap:
         nodes.append(graph.add("fps", "60"))
+    if _is_hdr(frame):
+        nodes += _to_sdr(graph, frame, size)
+        nodes.append(graph.add("scale", "out_color_matrix=bt709:out_range=tv"))
+    else:
+        nodes.append(graph.add("scale", f"{size[0]}:{size[1]}"))
     nodes += [
-        graph.add("scale", f"{size[0]}:{size[1]}"),
         graph.add("setsar", "1"),
         graph.add("format", "yuv420p"),
         graph.add("buffersink"),
@@ -642,6 +708,9 @@ class _WebCopy:
             "preset": "veryfast", "crf": "23", "profile": "high"})
         self.encoder.width, self.encoder.height = self.size
         self.encoder.pix_fmt = "yuv420p"
+        context = self.encoder.codec_context  # said, not left to the player to guess: BT.709
+        context.color_primaries = context.color_trc = context.colorspace = 1
+        context.color_range = 1  # limited ("tv")
         self.encoder.codec_context.time_base = self.TIME_BASE  # fine enough for variable frame rates
         self.encoder.codec_context.thread_count = threads
         self.sound = self.resampler = None
