@@ -5,6 +5,7 @@ import base64
 import hashlib
 import io
 import os
+import time
 
 from PIL import Image
 from playwright.sync_api import expect
@@ -148,3 +149,41 @@ def test_adding_on_an_album_page_puts_the_photos_in_that_album(browser, live_ser
     expect(page.get_by_role("img", name="elsewhere.jpg")).to_have_count(0)
     in_album = http.get(server.url + f"/api/v1/media?album={album['id']}").json()["items"]
     assert [m["filename"] for m in in_album] == ["songpyeon.jpg"]
+
+
+def test_dropping_an_iphone_folder_leaves_out_what_only_goes_with_photos(browser, live_server):
+    """A folder copied off an iPhone holds each Live Photo's still and video, the .AAE of each
+    edit, and the computer's own files; only the photos and videos go up."""
+    server = live_server()
+    http = server.session()
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    sign_in(page, server)
+    page.wait_for_function("() => window.Picup && window.Picup.addFiles")
+    sent = requests_to(page, "POST", "/api/v1/uploads")
+    still, motion = media_files.live_photo("1F6C0A4E-7D2B-4C43-9E55-0A9B3E8E1234")
+    files = {"IMG_0001.HEIC": still, "IMG_0001.MOV": motion, "IMG_0001.AAE": b"<?xml version='1.0'?><plist/>",
+             ".DS_Store": b"\0\0\0\1Bud1", "Thumbs.db": b"\xd0\xcf\x11\xe0"}
+    drop = """(files) => {
+        const transfer = new DataTransfer();
+        for (const [name, data] of Object.entries(files)) {
+            transfer.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], name));
+        }
+        document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }"""
+    page.evaluate(drop, {name: base64.b64encode(data).decode() for name, data in files.items()})
+    status = page.get_by_role("region", name="Adding photos").get_by_role("status")
+    expect(status).to_have_text(
+        "2 added · 3 files left out: they only go with photos (edits, details, camera previews)")
+    assert len(sent) == 2, "nothing is sent for the files left out"
+    # the still and its video show as one photo once the worker has read both
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        items = http.get(server.url + "/api/v1/media").json()["items"]
+        if len(items) == 1 and items[0]["live"]:
+            break
+        time.sleep(0.2)
+    assert [(m["filename"], bool(m["live"])) for m in items] == [("IMG_0001.HEIC", True)]
+
+    page.evaluate(drop, {"IMG_0002.AAE": base64.b64encode(b"<plist/>").decode()})
+    expect(status).to_have_text("1 file left out: it only goes with photos (edits, details, camera previews)")
+    assert len(sent) == 2

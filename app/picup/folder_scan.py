@@ -27,6 +27,8 @@ COMPANION_SUFFIXES = frozenset({
     ".lrv", ".lrf",               # GoPro / DJI low-resolution copy of a video (an MP4)
 })
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
+# For the "Add photos" page, which leaves out the same files when a whole folder is dropped.
+LEFT_OUT_NAMES = " ".join(sorted(COMPANION_SUFFIXES | SYSTEM_FILES))
 
 
 def left_out(path: Path) -> bool:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, g, redirect, render_template, request
 
-from .. import accounts, i18n, library
+from .. import accounts, folder_scan, i18n, library
 from ..errors import PicupError
 from .auth import needs_two_step, public, state
 
@@ -23,7 +23,8 @@ def render(template: str, status: int = 200, **context):
     lang = g.get("lang", "en")
     t = lambda key, **p: i18n.translate(f"pages.{key}", lang, **p)  # noqa: E731
     context.setdefault("user", g.get("user"))
-    return render_template(template, lang=lang, t=t, strings=i18n.catalogue(lang)["pages"], **context), status
+    return render_template(template, lang=lang, t=t, strings=i18n.catalogue(lang)["pages"],
+                           left_out=folder_scan.LEFT_OUT_NAMES, **context), status
 
 
 def safe_next(target: str | None) -> str:

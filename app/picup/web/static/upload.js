@@ -188,6 +188,7 @@
     if (batch.added) parts.push(text("summary_added", { count: batch.added }));
     if (batch.duplicates) parts.push(text("summary_duplicates", { count: batch.duplicates }));
     if (batch.failed) parts.push(text("summary_failed", { count: batch.failed }));
+    if (batch.skipped) parts.push(text("summary_left_out", { count: batch.skipped }));
     title.textContent = text("adding_finished");
     summary.textContent = parts.join(" · ");
     closeButton.hidden = false;
@@ -217,15 +218,29 @@
     });
   }
 
+  /* What only goes with a photo or with the system (an iPhone's .AAE edits, Takeout's
+     .json, a camera's .THM preview, Thumbs.db, .DS_Store…), as `picup import` leaves out:
+     a whole folder dropped on the page would otherwise end in "could not be added". */
+  var leftOutNames = (input.dataset.leftOut || "").split(" ");
+  function leftOut(file) {
+    var name = file.name.toLowerCase();
+    var dot = name.lastIndexOf(".");
+    return name.charAt(0) === "." || leftOutNames.indexOf(name) !== -1 ||
+      (dot > 0 && leftOutNames.indexOf(name.slice(dot)) !== -1);
+  }
+
   function add(files) {
-    if (!files.length) return;
+    var skipped = files.filter(leftOut).length;
+    files = files.filter(function (file) { return !leftOut(file); });
+    if (!files.length && !skipped) return;
     var album = input.dataset.album ? parseInt(input.dataset.album, 10) : null;
     if (!batch) {
-      batch = { jobs: [], done: 0, added: 0, duplicates: 0, failed: 0 };
+      batch = { jobs: [], done: 0, added: 0, duplicates: 0, failed: 0, skipped: 0 };
       list.textContent = "";
       summary.textContent = "";
       closeButton.hidden = true;
     }
+    batch.skipped += skipped;
     panel.hidden = false;
     files.forEach(function (file) {
       var job = new Job(file, album);
@@ -233,7 +248,7 @@
       queue.push(job);
     });
     showTotal();
-    if (!running) next();
+    if (!running) next();  /* with nothing to send, straight to the summary */
   }
 
   input.addEventListener("change", function () {
