@@ -132,10 +132,11 @@ def _pq_curve(nits: float) -> float:
     return ((c1 + c2 * y) / (1 + c3 * y)) ** m2
 
 
-def hdr_video(colors, transfer: str = "hlg", seconds: float = 2.5, size=(320, 240), rate=12) -> bytes:
+def hdr_video(colors, transfer: str = "hlg", seconds: float = 2.5, size=(320, 240), rate=12,
+              primaries: str = "bt2020") -> bytes:
     """A phone's HDR video, 10-bit HEVC in BT.2020: ``colors`` (SDR BT.709 8-bit RGB, side by
     side as vertical bands) as they would have been filmed, encoded with the HLG curve (an
-    iPhone's default) or PQ (HDR10). Reference white (SDR 100 %) goes to 75 % HLG, 203 cd/m²
+    iPhone's default) or PQ (HDR10), in BT.2020 colours (or BT.709, as a few phones do). Reference white (SDR 100 %) goes to 75 % HLG, 203 cd/m²
     in PQ (ITU-R BT.2408), so an SDR rendering should give ``colors`` back."""
     import struct
 
@@ -145,7 +146,7 @@ def hdr_video(colors, transfer: str = "hlg", seconds: float = 2.5, size=(320, 24
     codes = []
     for color in colors:
         linear = [_bt709_to_linear(v / 255) for v in color]
-        wide = [sum(m * v for m, v in zip(row, linear)) for row in to_2020]
+        wide = [sum(m * v for m, v in zip(row, linear)) for row in to_2020] if primaries == "bt2020" else linear
         if transfer == "hlg":
             codes.append([_hlg_curve(v * 0.26496256) for v in wide])
         else:
@@ -164,7 +165,7 @@ def hdr_video(colors, transfer: str = "hlg", seconds: float = 2.5, size=(320, 24
     out = io.BytesIO()
     with av.open(out, mode="w", format="mov") as media:
         stream = media.add_stream("libx265", rate=rate, options={
-            "x265-params": f"log-level=error:colorprim=bt2020:transfer={trc}:colormatrix=bt2020nc:range=limited"})
+            "x265-params": f"log-level=error:colorprim={primaries}:transfer={trc}:colormatrix=bt2020nc:range=limited"})
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p10le"
         for index in range(round(seconds * rate)):

@@ -254,12 +254,13 @@ def test_videos_browsers_cannot_play_get_an_h264_web_copy(tmp_path, kind, name):
 HDR_COLOURS = [(200, 60, 40), (60, 160, 90), (40, 70, 180), (128, 128, 128), (235, 235, 235), (20, 20, 20)]
 
 
-@pytest.mark.parametrize("transfer", ["hlg", "pq"], ids=["iphone-hlg", "android-hdr10-pq"])
-def test_an_hdr_phone_video_keeps_its_colours_in_the_web_copy_and_poster(tmp_path, transfer):
+@pytest.mark.parametrize("transfer, primaries", [("hlg", "bt2020"), ("pq", "bt2020"), ("hlg", "bt709")],
+                         ids=["iphone-hlg", "android-hdr10-pq", "hlg-in-bt709-colours"])
+def test_an_hdr_phone_video_keeps_its_colours_in_the_web_copy_and_poster(tmp_path, transfer, primaries):
     """An iPhone films in HDR (HLG) by default; shown as SDR without mapping, skin goes
     grey-brown and white goes grey. The web copy and the poster are mapped to SDR BT.709."""
     source = tmp_path / "IMG_0042.MOV"
-    source.write_bytes(media_files.hdr_video(HDR_COLOURS, transfer, size=(480, 240)))
+    source.write_bytes(media_files.hdr_video(HDR_COLOURS, transfer, size=(480, 240), primaries=primaries))
     found = probe_video(str(source))
     assert needs_web_copy(found) is True
     make_web_copy(str(source), str(tmp_path / "web.mp4"), found)

@@ -602,6 +602,7 @@ def _web_size(width: int, height: int) -> tuple[int, int]:
 # cd/m² in PQ) lands near SDR's white (95 %). FFmpeg's own tone mappers need
 # libraries PyAV's wheel does not have (zimg, libplacebo); these filters it has.
 HLG, PQ = 18, 16  # AVColorTransferCharacteristic
+BT709 = 1  # AVColorPrimaries
 _HEADROOM = 4  # linear light is kept as a share of 4x reference white in the 16-bit steps
 _E = "(val/65535)"
 _HLG_LINEAR = (f"if(lte({_E},0.5),{_E}*{_E}/3,(exp(({_E}-0.55991073)/0.17883277)+0.28466892)/12)"
@@ -630,13 +631,14 @@ def _to_sdr(graph, frame, size: tuple[int, int] | None) -> list:
     levels = "pc" if getattr(frame, "color_range", None) == 2 else "tv"
     fit = f"{size[0]}:{size[1]}:" if size else ""
     linear = _HLG_LINEAR if frame.color_trc == HLG else _PQ_LINEAR
-    return [
+    nodes = [
         graph.add("scale", f"{fit}in_color_matrix={matrix}:in_range={levels}"),
         graph.add("format", "gbrp16le"),
         graph.add("lutrgb", _lut(f"min(65535,{linear}/{_HEADROOM}*65535)")),
-        graph.add("colorchannelmixer", _BT2020_TO_BT709),
-        graph.add("lutrgb", _lut(f"{_BT709_CURVE}*65535")),
     ]
+    if getattr(frame, "color_primaries", None) != BT709:  # BT.2020, as phones film HDR (or unsaid)
+        nodes.append(graph.add("colorchannelmixer", _BT2020_TO_BT709))
+    return nodes + [graph.add("lutrgb", _lut(f"{_BT709_CURVE}*65535"))]
 
 
 def _sdr_image(frame):
