@@ -710,9 +710,10 @@ class _WebCopy:
             "preset": "veryfast", "crf": "23", "profile": "high"})
         self.encoder.width, self.encoder.height = self.size
         self.encoder.pix_fmt = "yuv420p"
-        context = self.encoder.codec_context  # said, not left to the player to guess: BT.709
-        context.color_primaries = context.color_trc = context.colorspace = 1
-        context.color_range = 1  # limited ("tv")
+        if _is_hdr(first_frame):  # mapped to BT.709 (see _to_sdr): say so, not left to the player
+            context = self.encoder.codec_context
+            context.color_primaries = context.color_trc = context.colorspace = 1
+            context.color_range = 1  # limited ("tv")
         self.encoder.codec_context.time_base = self.TIME_BASE  # fine enough for variable frame rates
         self.encoder.codec_context.thread_count = threads
         self.sound = self.resampler = None
