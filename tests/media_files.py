@@ -133,11 +133,15 @@ def _pq_curve(nits: float) -> float:
 
 
 def hdr_video(colors, transfer: str = "hlg", seconds: float = 2.5, size=(320, 240), rate=12,
-              primaries: str = "bt2020") -> bytes:
+              primaries: str = "bt2020", matrix: str = "bt2020nc", signals=()) -> bytes:
     """A phone's HDR video, 10-bit HEVC in BT.2020: ``colors`` (SDR BT.709 8-bit RGB, side by
     side as vertical bands) as they would have been filmed, encoded with the HLG curve (an
-    iPhone's default) or PQ (HDR10), in BT.2020 colours (or BT.709, as a few phones do). Reference white (SDR 100 %) goes to 75 % HLG, 203 cd/m²
-    in PQ (ITU-R BT.2408), so an SDR rendering should give ``colors`` back."""
+    iPhone's default) or PQ (HDR10), in BT.2020 colours (or BT.709, as a few phones do).
+    HLG is scene light: the SDR camera curve (BT.709) undone, reference white (SDR 100 %) at
+    75 % HLG. PQ is display light: SDR's display curve (BT.1886, 2.4) undone, reference white
+    at 203 cd/m² (ITU-R BT.2408). So an SDR rendering should give ``colors`` back.
+    ``signals`` adds grey bands given as the HDR signal itself (0-1), for checks that do not
+    rest on these same formulas. ``matrix="undef"`` leaves the colour matrix unsaid."""
     import struct
 
     import av
@@ -145,13 +149,17 @@ def hdr_video(colors, transfer: str = "hlg", seconds: float = 2.5, size=(320, 24
     to_2020 = ((0.6274, 0.3293, 0.0433), (0.0691, 0.9195, 0.0114), (0.0164, 0.0880, 0.8956))
     codes = []
     for color in colors:
-        linear = [_bt709_to_linear(v / 255) for v in color]
-        wide = [sum(m * v for m, v in zip(row, linear)) for row in to_2020] if primaries == "bt2020" else linear
+        if transfer == "hlg":
+            light = [_bt709_to_linear(v / 255) for v in color]
+        else:
+            light = [(v / 255) ** 2.4 for v in color]
+        wide = [sum(m * v for m, v in zip(row, light)) for row in to_2020] if primaries == "bt2020" else light
         if transfer == "hlg":
             codes.append([_hlg_curve(v * 0.26496256) for v in wide])
         else:
             codes.append([_pq_curve(v * 203) for v in wide])
-    band = size[0] // len(colors)
+    codes += [[signal] * 3 for signal in signals]
+    band = size[0] // len(codes)
     row = b"".join(struct.pack("<3H", *(round(v * 65535) for v in codes[min(x // band, len(codes) - 1)]))
                    for x in range(size[0]))
     rgb = av.VideoFrame(size[0], size[1], "rgb48le")
@@ -165,7 +173,7 @@ def hdr_video(colors, transfer: str = "hlg", seconds: float = 2.5, size=(320, 24
     out = io.BytesIO()
     with av.open(out, mode="w", format="mov") as media:
         stream = media.add_stream("libx265", rate=rate, options={
-            "x265-params": f"log-level=error:colorprim={primaries}:transfer={trc}:colormatrix=bt2020nc:range=limited"})
+            "x265-params": f"log-level=error:colorprim={primaries}:transfer={trc}:colormatrix={matrix}:range=limited"})
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p10le"
         for index in range(round(seconds * rate)):

@@ -254,13 +254,16 @@ def test_videos_browsers_cannot_play_get_an_h264_web_copy(tmp_path, kind, name):
 HDR_COLOURS = [(200, 60, 40), (60, 160, 90), (40, 70, 180), (128, 128, 128), (235, 235, 235), (20, 20, 20)]
 
 
-@pytest.mark.parametrize("transfer, primaries", [("hlg", "bt2020"), ("pq", "bt2020"), ("hlg", "bt709")],
-                         ids=["iphone-hlg", "android-hdr10-pq", "hlg-in-bt709-colours"])
-def test_an_hdr_phone_video_keeps_its_colours_in_the_web_copy_and_poster(tmp_path, transfer, primaries):
+@pytest.mark.parametrize("transfer, primaries, matrix", [
+    ("hlg", "bt2020", "bt2020nc"), ("pq", "bt2020", "bt2020nc"), ("hlg", "bt709", "bt2020nc"),
+    ("hlg", "bt2020", "undef")],
+    ids=["iphone-hlg", "android-hdr10-pq", "hlg-in-bt709-colours", "hlg-matrix-unsaid"])
+def test_an_hdr_phone_video_keeps_its_colours_in_the_web_copy_and_poster(tmp_path, transfer, primaries, matrix):
     """An iPhone films in HDR (HLG) by default; shown as SDR without mapping, skin goes
     grey-brown and white goes grey. The web copy and the poster are mapped to SDR BT.709."""
     source = tmp_path / "IMG_0042.MOV"
-    source.write_bytes(media_files.hdr_video(HDR_COLOURS, transfer, size=(480, 240), primaries=primaries))
+    source.write_bytes(media_files.hdr_video(HDR_COLOURS, transfer, size=(480, 240), primaries=primaries,
+                                             matrix=matrix))
     found = probe_video(str(source))
     assert needs_web_copy(found) is True
     make_web_copy(str(source), str(tmp_path / "web.mp4"), found)
@@ -273,6 +276,21 @@ def test_an_hdr_phone_video_keeps_its_colours_in_the_web_copy_and_poster(tmp_pat
         for index, wanted in enumerate(HDR_COLOURS):
             shown = picture.convert("RGB").getpixel((40 + index * 80, 120))
             assert all(abs(a - b) <= 6 for a, b in zip(shown, wanted)), (name, wanted, shown)
+
+
+@pytest.mark.parametrize("transfer", ["hlg", "pq"])
+def test_an_hdr_grey_card_comes_out_as_bright_as_in_sdr(tmp_path, transfer):
+    """Checked against the standard, not against our own formulas: ITU-R BT.2408 puts an 18 %
+    grey card at 38 % signal in both HLG and PQ; an SDR camera (BT.709 curve) gives it 104/255.
+    PQ is display light: through the camera curve instead of the display's, it came out 86."""
+    source = tmp_path / "grey.mov"
+    source.write_bytes(media_files.hdr_video([], transfer, size=(160, 96), signals=[0.38]))
+    found = probe_video(str(source))
+    make_poster(str(source), str(tmp_path / "poster.jpg"), found)
+    make_web_copy(str(source), str(tmp_path / "web.mp4"), found)
+    for picture in Image.open(tmp_path / "poster.jpg"), read_back(tmp_path / "web.mp4")["picture"]:
+        shown = picture.convert("RGB").getpixel((80, 48))
+        assert all(abs(value - 104) <= 6 for value in shown), shown
 
 
 @pytest.mark.parametrize("size, expected", [

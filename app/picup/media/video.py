@@ -598,10 +598,14 @@ def _web_size(width: int, height: int) -> tuple[int, int]:
 # BT.2020 colours; Android phones' HDR10 uses the PQ curve. Shown as ordinary video
 # (BT.709) the pictures come out grey and washed out, so the web copy and the poster
 # are mapped to SDR: to linear light, BT.2020 to BT.709 colours, a soft shoulder for
-# the highlights, then the BT.709 curve. BT.2408's reference white (75 % HLG, 203
-# cd/m² in PQ) lands near SDR's white (95 %). FFmpeg's own tone mappers need
-# libraries PyAV's wheel does not have (zimg, libplacebo); these filters it has.
+# the highlights, then back to an SDR signal. HLG carries scene light, so it gets the
+# camera's BT.709 curve; PQ carries display light, so it gets the inverse of SDR
+# displays' 2.4 curve (BT.1886). BT.2408's reference white (75 % HLG, 203 cd/m² in PQ)
+# lands near SDR's white and its 18 % grey card (38 % signal in both) near SDR's.
+# FFmpeg's own tone mappers need libraries PyAV's wheel does not have (zimg,
+# libplacebo); these filters it has.
 HLG, PQ = 18, 16  # AVColorTransferCharacteristic
+_MATRICES = {1: "bt709", 5: "bt470", 6: "smpte170m", 7: "smpte240m"}  # AVColorSpace said otherwise
 BT709 = 1  # AVColorPrimaries
 _HEADROOM = 4  # linear light is kept as a share of 4x reference white in the 16-bit steps
 _E = "(val/65535)"
@@ -613,6 +617,7 @@ _PQ_LINEAR = (f"pow(max({_PQ_POWER}-0.8359375,0)/(18.8515625-18.6875*{_PQ_POWER}
 _X = f"(val/65535*{_HEADROOM})"
 _SHOULDER = f"if(lte({_X},0.8),{_X},0.8+0.2*({_X}-0.8)/({_X}-0.6))"  # up to 1 without a hard clip
 _BT709_CURVE = f"if(lt({_SHOULDER},0.018),4.5*{_SHOULDER},1.099*pow({_SHOULDER},0.45)-0.099)"
+_BT1886_INVERSE = f"pow({_SHOULDER},1/2.4)"
 _BT2020_TO_BT709 = ("rr=1.6605:rg=-0.5876:rb=-0.0728:gr=-0.1246:gg=1.1329:gb=-0.0083:"
                     "br=-0.0182:bg=-0.1006:bb=1.1187")  # in linear light (ITU-R BT.2087)
 
@@ -627,10 +632,10 @@ def _lut(expression: str) -> str:
 
 def _to_sdr(graph, frame, size: tuple[int, int] | None) -> list:
     """Filters from an HDR frame to SDR BT.709 (16-bit RGB), scaled to ``size`` on the way."""
-    matrix = "bt2020" if getattr(frame, "colorspace", None) in (9, 10) else "bt709"
+    matrix = _MATRICES.get(getattr(frame, "colorspace", None), "bt2020")  # unsaid: as phones film HDR
     levels = "pc" if getattr(frame, "color_range", None) == 2 else "tv"
     fit = f"{size[0]}:{size[1]}:" if size else ""
-    linear = _HLG_LINEAR if frame.color_trc == HLG else _PQ_LINEAR
+    linear, curve = (_HLG_LINEAR, _BT709_CURVE) if frame.color_trc == HLG else (_PQ_LINEAR, _BT1886_INVERSE)
     nodes = [
         graph.add("scale", f"{fit}in_color_matrix={matrix}:in_range={levels}"),
         graph.add("format", "gbrp16le"),
@@ -638,7 +643,7 @@ def _to_sdr(graph, frame, size: tuple[int, int] | None) -> list:
     ]
     if getattr(frame, "color_primaries", None) != BT709:  # BT.2020, as phones film HDR (or unsaid)
         nodes.append(graph.add("colorchannelmixer", _BT2020_TO_BT709))
-    return nodes + [graph.add("lutrgb", _lut(f"{_BT709_CURVE}*65535"))]
+    return nodes + [graph.add("lutrgb", _lut(f"{curve}*65535"))]
 
 
 def _sdr_image(frame):
