@@ -6,7 +6,7 @@ import io
 import math
 from fractions import Fraction
 
-from PIL import Image
+from PIL import Image, ImageColor
 
 
 def jpeg(color="red", size=(64, 48), taken: str | None = None, offset: str | None = None,
@@ -109,7 +109,8 @@ def live_photo(content_id: str, color="orange", size=(400, 300), seconds=2.5,
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         for index in range(round(seconds * 15)):
-            frame = av.VideoFrame.from_image(Image.new("RGB", size, (255, index * 6 % 256, 0)))
+            red, green, blue = ImageColor.getrgb(color)[:3]  # the still's colour, moving
+            frame = av.VideoFrame.from_image(Image.new("RGB", size, (red, (green + index * 6) % 256, blue)))
             for packet in stream.encode(frame):
                 media.mux(packet)
         for packet in stream.encode(None):

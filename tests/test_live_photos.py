@@ -7,6 +7,7 @@ video); ExifTool reads the same identifier from both.
 
 import hashlib
 import io
+import shutil
 import subprocess
 import sys
 import time
@@ -59,6 +60,21 @@ def test_a_most_compatible_jpeg_still_pairs_too(app, mom, settings):
     mom.upload(motion_bytes, "IMG_0002.MOV")
     render_everything(app, settings)
     assert [(m["filename"], m["live"] is not None) for m in timeline(mom)] == [("IMG_0002.JPG", True)]
+
+
+def test_an_edited_live_photo_and_its_original_each_keep_a_video(app, mom, settings):
+    """An iPhone's edited Live Photo comes off the phone as IMG_E0006.HEIC and .MOV beside
+    the original pair, all four with the same identifier."""
+    originals, edited = media_files.live_photo(ID, color="red"), media_files.live_photo(ID, color="yellow")
+    mom.upload(originals[0], "IMG_0006.HEIC")
+    mom.upload(edited[0], "IMG_E0006.HEIC")
+    render_everything(app, settings)  # the stills first: each video then looks for a still
+    mom.upload(originals[1], "IMG_0006.MOV")
+    mom.upload(edited[1], "IMG_E0006.MOV")
+    render_everything(app, settings)
+    items = timeline(mom)
+    assert sorted(m["filename"] for m in items) == ["IMG_0006.HEIC", "IMG_E0006.HEIC"], "no clip of its own"
+    assert all(m["live"] is not None for m in items)
 
 
 def test_what_is_not_a_live_photo_stays_a_video_of_its_own(app, family, settings):
@@ -216,7 +232,7 @@ def test_a_google_takeout_keeps_live_and_motion_photos_together(tmp_path):
                 {"title": name, "photoTakenTime": {"timestamp": "1714881600"}}))
 
     short, long = media_files.video("mp4", frames=30), media_files.video("mp4", frames=150)  # 2.5 s, 12.5 s
-    iphone_still = media_files.image("HEIF", "orange", size=(400, 300))
+    iphone_still, _ = media_files.live_photo(ID)  # keeps the phone's identifier; Takeout's MP4 has lost it
     put("IMG_5580.HEIC", iphone_still)
     put("IMG_5580.MP4", short, sidecar=False)
     put("PXL_20240505_041200123.MP.jpg", media_files.jpeg("green"))  # a Pixel's motion photo
@@ -239,6 +255,10 @@ def test_a_google_takeout_keeps_live_and_motion_photos_together(tmp_path):
                    capture_output=True)
     app = create_app(settings)
     render_everything(app, settings)
+    with db.connection():  # and then put in the trash: the Takeout brings it back, with its video
+        earlier_still = Media.get(Media.original_filename == "IMG_5580.HEIC")
+        assert earlier_still.live_id == ID
+        Media.update(trashed_at=earlier_still.created_at).where(Media.id == earlier_still.id).execute()
 
     imported = subprocess.run([PICUP, "import", str(tmp_path / "Takeout"), "--user", "mom", "--data", str(data)],
                               env=env, capture_output=True, text=True, timeout=120)
@@ -252,3 +272,15 @@ def test_a_google_takeout_keeps_live_and_motion_photos_together(tmp_path):
         shown = sorted(m.original_filename for m in Media.select().where(Media.live_photo.is_null()))
         assert shown == ["IMG_0007.MP4", "IMG_0007.jpg", "IMG_5580.HEIC", "PXL_20240505_041200123.MP.jpg",
                          "VID_0001.jpg", "VID_0001.mp4"]
+        assert Media.select().where(Media.trashed_at.is_null(False)).count() == 0
+
+    # The same export unpacked elsewhere and imported again: nothing new, the pairs stand.
+    elsewhere = tmp_path / "usb stick"
+    shutil.copytree(tmp_path / "Takeout", elsewhere / "Takeout")
+    again = subprocess.run([PICUP, "import", str(elsewhere), "--user", "mom", "--data", str(data)],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert "Added 0, already there 8, could not be added 0." in again.stdout, again.stdout + again.stderr
+    render_everything(app, settings)
+    with db.connection():
+        assert {(m.live_photo.original_filename, m.original_filename)
+                for m in Media.select().where(Media.live_photo.is_null(False))} == pairs

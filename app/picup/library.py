@@ -256,17 +256,22 @@ def already_have(owner: User, sha256: str, album: Album | None = None,
                  live_id: str | None = None) -> IngestResult | None:
     """If ``owner`` already keeps these bytes, say so (restoring them from the trash).
 
-    A ``live_id`` (see :func:`ingest`) is kept when the item had none, so the other
-    half of its Live Photo, added now or later, is tied to it."""
+    A ``live_id`` (see :func:`ingest`) is taken by an item not yet tied to the other half
+    of its Live Photo, so that half, added now or later, is tied to it. It replaces the
+    phone's own identifier: a still sent from an iPhone carries one, the video Takeout
+    writes beside it has lost it."""
     existing = Media.get_or_none((Media.owner == owner) & (Media.sha256 == sha256) & (Media.status == "ready"))
     if existing is None:
         return None
-    if live_id and existing.live_id is None:
+    result = _already_there(existing, album, owner)
+    if live_id and existing.live_id != live_id:
         with database.atomic():
-            Media.update(live_id=live_id).where((Media.id == existing.id) & Media.live_id.is_null()).execute()
-            if existing.render_status == "ready":  # else its render does it
-                live_photos.pair(existing.id)
-    return _already_there(existing, album, owner)
+            current = Media.get_by_id(existing.id)
+            if current.live_photo_id is None and not current.motions.exists():
+                Media.update(live_id=live_id).where(Media.id == current.id).execute()
+                if current.render_status == "ready":  # else its render does it
+                    live_photos.pair(current.id)  # after the restore above: pair() leaves the trash alone
+    return result
 
 
 def _already_there(existing: Media, album: Album | None, owner: User) -> IngestResult:

@@ -50,7 +50,11 @@ def pair(media_id: int) -> Media | None:
         if media.duration is None or media.duration > MAX_SECONDS:
             return None
         motion = media
-        still = Media.select().where(same & (Media.kind == "photo")).order_by(Media.id).first()
+        motions = Media.alias()
+        taken = motions.select(motions.live_photo).where(motions.live_photo.is_null(False))
+        # The first still without a video: an iPhone's edited copy (IMG_E0001) shares the identifier.
+        still = Media.select().where(same & (Media.kind == "photo") & Media.id.not_in(taken)).order_by(
+            Media.id).first()
     if still is None or motion is None or Media.select().where(Media.live_photo == still.id).exists():
         return None
     Media.update(live_photo=still.id).where(Media.id == motion.id).execute()

@@ -29,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+import peewee as pw
+
 from . import live_photos, storage, tasks
 from .db import database
 from .media import photo as photo_media
@@ -148,9 +150,10 @@ def _date_fields(media: Media, taken_at, offset, source: str) -> dict:
     return {Media.taken_at: taken_at, Media.taken_at_offset: offset, Media.taken_at_source: source}
 
 
-def _live_id(media: Media, found: str | None) -> dict:
-    """The identifier a file carries; one given at import (see takeout.py) is kept."""
-    return {} if media.live_id or not found else {Media.live_id: found}
+def _live_id(found: str | None) -> dict:
+    """The identifier a file carries; one given at import (see takeout.py), also while
+    this render ran, is kept."""
+    return {Media.live_id: pw.fn.COALESCE(Media.live_id, found)} if found else {}
 
 
 def _photo_fields(media: Media, result: photo_media.PhotoResult) -> dict:
@@ -163,7 +166,7 @@ def _photo_fields(media: Media, result: photo_media.PhotoResult) -> dict:
         Media.camera_model: result.camera_model,
         Media.latitude: result.latitude,
         Media.longitude: result.longitude,
-        **_live_id(media, result.live_id),
+        **_live_id(result.live_id),
         **_date_fields(media, result.taken_at, result.taken_at_offset, "exif"),
     }
 
@@ -230,7 +233,7 @@ def _render_video(media, source, work: Path, store, pool: PhotoPool) -> dict:
         Media.video_codec: info.video_codec,
         Media.placeholder: frames.placeholder,
         Media.web_video: web_video,
-        **_live_id(media, info.live_id),
+        **_live_id(info.live_id),
         **_date_fields(media, info.creation_time, info.creation_offset, "video"),
     }
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_SIDECAR = 1024 * 1024  # bytes; a Takeout sidecar is a few hundred
+_MOTION_SUFFIXES = {".mp4", ".mov", ".mp", ".m4v", ".3gp"}  # what Takeout names a Live Photo's video
 
 
 def _key(name: str) -> str:
@@ -61,12 +62,22 @@ class TakeoutDates:
 
     def live_id(self, path: Path) -> str | None:
         """An identifier shared by a Takeout photo and the short video of the same name beside
-        it (two files of that name, only one with a JSON file), or None."""
+        it (two files of that name: the photo with a JSON file, the video without), or None.
+
+        It is made from the name and the date Google Photos kept, not from where the export
+        sits, so the copy of the pair in an album folder, or the same export unpacked
+        elsewhere and imported again, gives the same identifier."""
         folder = self._folder(path)
         names = folder.stems.get(_stem(path.name), [])
-        if not folder.dates or len(names) != 2 or sum(name in folder.dates for name in names) != 1:
+        described = [name for name in names if name in folder.dates]
+        if len(names) != 2 or len(described) != 1:
             return None
-        digest = hashlib.sha256(f"{path.parent}/{_stem(path.name)}".encode("utf-8", "surrogateescape"))
+        (photo,) = described
+        (video,) = (name for name in names if name != photo)
+        taken = folder.dates[photo]
+        if taken is None or "." + video.rsplit(".", 1)[-1].casefold() not in _MOTION_SUFFIXES:
+            return None
+        digest = hashlib.sha256(f"{_stem(photo)}\0{taken}".encode("utf-8", "surrogateescape"))
         return "TAKEOUT-" + digest.hexdigest()[:32].upper()
 
 
