@@ -205,6 +205,15 @@ def test_the_viewer_plays_the_moving_photo(browser, live_server):
     viewer = page.get_by_role("dialog", name="Photo viewer")
     play = viewer.get_by_role("button", name="Play the moving photo")
     expect(play).to_be_visible()
+    # a video that cannot be played (here: put in the trash from another device) says so
+    video_id = next(m["live"]["video_id"] for m in items if m["live"])
+    assert http.delete(f"{server.url}/api/v1/media/{video_id}").status_code == 200
+    play.click()
+    expect(page.locator("#notice")).to_contain_text("cannot be played right now")
+    expect(viewer.get_by_role("img", name="IMG_0009.HEIC")).to_be_visible()
+    expect(play).to_have_attribute("aria-pressed", "false")
+    assert http.post(f"{server.url}/api/v1/media/{video_id}/restore").status_code == 200
+
     play.click()
     expect(viewer.locator("video.live")).to_be_visible()
     page.wait_for_function("() => { const v = document.querySelector('#viewer video.live');"
@@ -212,6 +221,14 @@ def test_the_viewer_plays_the_moving_photo(browser, live_server):
     # when it ends, the still is back
     expect(viewer.get_by_role("img", name="IMG_0009.HEIC")).to_be_visible(timeout=10_000)
     expect(viewer.locator("video")).to_have_count(0)
+    expect(play).to_have_attribute("aria-pressed", "false")
+    # the same button stops it early
+    play.click()
+    expect(viewer.locator("video.live")).to_be_visible()
+    expect(play).to_have_attribute("aria-pressed", "true")
+    play.click()
+    expect(viewer.locator("video")).to_have_count(0)
+    expect(viewer.get_by_role("img", name="IMG_0009.HEIC")).to_be_visible()
     page.keyboard.press("ArrowLeft")  # the cake came later: it is first on the page
     expect(viewer.get_by_role("img", name="cake.jpg")).to_be_visible()
     expect(play).to_be_hidden()

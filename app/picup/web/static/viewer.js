@@ -26,11 +26,18 @@
   var liveButton = root.querySelector("[data-action=live]");
 
   /* A Live Photo (an iPhone's still with its few seconds of video): the video plays
-     over the still once, with its sound, and the still comes back. */
+     over the still once, with its sound, and the still comes back. The button (or a
+     tap on the video) stops it early; a video that cannot play says so. */
   function playLive() {
     var media = timeline.items[index];
+    var running = stage.querySelector("video.live");
+    if (running) {
+      running.pause();
+      running.dispatchEvent(new Event("stop"));
+      return;
+    }
     var img = stage.querySelector("img");
-    if (!media.live || !img || stage.querySelector("video")) return;
+    if (!media.live || !img) return;
     if (stage.classList.contains("zoomed")) zoom(false);
     var video = document.createElement("video");
     video.className = "live";
@@ -39,16 +46,23 @@
     video.src = media.urls.live;
     video.setAttribute("aria-label", media.filename);
     function back() {
+      video.pause();
       if (video.parentNode) stage.replaceChild(img, video);
       liveButton.setAttribute("aria-pressed", "false");
     }
+    function failed() {
+      if (!video.parentNode) return;  /* stopped on purpose, or moved on */
+      back();
+      Picup.notify(Picup.text("live_failed"));
+    }
     video.addEventListener("ended", back);
-    video.addEventListener("error", back);
+    video.addEventListener("stop", back);
     video.addEventListener("click", back);
+    video.addEventListener("error", failed);
     stage.replaceChild(video, img);
     liveButton.setAttribute("aria-pressed", "true");
     var playing = video.play();
-    if (playing && playing.catch) playing.catch(back);
+    if (playing && playing.catch) playing.catch(failed);
   }
 
   /* The heart: this person's favourite (it feeds the "Favourites" slideshow). */
