@@ -123,6 +123,28 @@ def test_trash_restore_and_delete_for_good_take_both(app, mom, settings):
         assert Media.select().count() == 0
 
 
+def test_the_api_asking_for_the_video_half_acts_on_the_pair(app, mom, settings):
+    """A script sees the video's id in ``live.video_id``; trash, restore and delete by that id
+    act on the Live Photo as one, so the two never part in the trash."""
+    still_bytes, motion_bytes = media_files.live_photo(ID)
+    still_id = mom.upload(still_bytes, "IMG_0008.HEIC").json["media"]["id"]
+    motion_id = mom.upload(motion_bytes, "IMG_0008.MOV").json["media"]["id"]
+    render_everything(app, settings)
+
+    assert mom.delete(f"/api/v1/media/{motion_id}").status_code == 200
+    assert timeline(mom) == []
+    assert [(m["id"], m["live"]["video_id"]) for m in mom.get("/api/v1/trash").json["items"]] == [
+        (still_id, motion_id)]
+    assert mom.post(f"/api/v1/media/{motion_id}/restore").status_code == 200
+    assert [(m["id"], m["live"]["video_id"]) for m in timeline(mom)] == [(still_id, motion_id)]
+
+    mom.delete(f"/api/v1/media/{motion_id}")
+    assert mom.delete(f"/api/v1/trash/{motion_id}").status_code == 204
+    assert mom.get("/api/v1/trash").json["items"] == []
+    with db.connection():
+        assert Media.select().count() == 0
+
+
 def test_an_album_shows_the_still_and_shares_its_video(app, family, settings):
     mom, dad, aunt = family.admin, family.member("dad"), family.member("aunt")
     album = mom.post("/api/v1/albums", json={"title": "Jeju"}).json["album"]

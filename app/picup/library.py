@@ -609,12 +609,12 @@ def _ids(values) -> list[int]:
 
 # ---------------------------------------------------------------------- trash
 def trash(user: User, media_id: int) -> Media:
-    """Move an item to the trash; a Live Photo's still takes its video along."""
+    """Move an item to the trash; a Live Photo goes as one (asked for by its still or its video)."""
     media = get_media(user, media_id)
     if media.owner_id != user.id:
         raise PicupError("forbidden")
     Media.update(trashed_at=utcnow()).where(
-        live_photos.with_motions([media.id]) & Media.trashed_at.is_null()
+        live_photos.with_motions([media.live_photo_id or media.id]) & Media.trashed_at.is_null()
     ).execute()
     return Media.get_by_id(media.id)
 
@@ -648,13 +648,14 @@ def purge_at(media: Media, trash_days: int) -> str | None:
 
 
 def delete_forever(store: storage.BlobStore, user: User, media_id: int) -> None:
-    """Empty one item from the trash now (only items already in the trash)."""
+    """Empty one item from the trash now (only items already in the trash); a Live Photo
+    goes as one, its video first, so an interruption never leaves a clip of its own."""
     in_trash = (Media.owner == user) & Media.trashed_at.is_null(False)
     media = Media.get_or_none((Media.id == media_id) & in_trash)
     if media is None:
         raise PicupError("not_found")
-    motions = list(Media.select().where((Media.live_photo == media.id) & in_trash))
-    _delete_rows(store, [media, *motions])
+    rows = Media.select().where(live_photos.with_motions([media.live_photo_id or media.id]) & in_trash)
+    _delete_rows(store, sorted(rows, key=lambda row: row.live_photo_id is None))
 
 
 def _delete_rows(store: storage.BlobStore, rows: list[Media]) -> int:
