@@ -21,6 +21,7 @@ from picup import backup, create_app, db, encryption, jobs, restore, storage
 from picup.models import BackupGone, JobRun, Media, utcnow
 from tests import media_files
 from tests.conftest import Api, make_settings, render_everything, store_of
+from tests.http_faults import FaultyS3
 from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, client
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import wait_for
@@ -297,6 +298,40 @@ def test_a_damaged_encrypted_object_is_refused_not_restored(tmp_path, endpoint, 
 
 
 # ------------------------------------------------------------------ faults
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_damaged_original_is_not_backed_up_and_does_not_hold_back_the_others(tmp_path, endpoint, bucket,
+                                                                                encrypted):
+    """Bit rot on the box before its first backup (an SD card, a tired disk): sending those bytes
+    would put a damaged copy in the bucket under the good one's name, counted as done for ever."""
+    if encrypted:
+        settings, app, mom = encrypted_library(tmp_path, endpoint, bucket)
+    else:
+        settings = make_settings(tmp_path / "data", **backup_overrides(endpoint, bucket))
+        app = create_app(settings)
+        mom = Api(app)
+        mom.post("/api/v1/setup", json={"username": "mom", "password": "correct horse"})
+        mom.sign_in("mom")
+    items = [mom.upload(media_files.noisy_jpeg(n), f"{n}.jpg").json["media"] for n in (31, 32, 33)]
+    rotten = items[0]
+    path = settings.storage_root / storage.blob_key(rotten["sha256"])
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[300] ^= 0x01
+    path.write_bytes(data)
+    target = backup.open_target(settings)
+    with db.connection(), pytest.raises(backup.BackupError) as failed:
+        backup.run(settings, store_of(app))
+    assert str(failed.value).startswith(f"1 of 3 originals could not be sent (the first: the original "
+                                        f"{rotten['sha256'][:16]} is damaged")
+    assert "the other 2 were sent" in str(failed.value)
+    sent = objects(endpoint, bucket)
+    assert target.original_name(rotten["sha256"]) not in sent
+    assert all(target.original_name(item["sha256"]) in sent for item in items[1:])
+    assert not [name for name in sent if name.startswith("home/database/")], "no snapshot without all originals"
+    with db.connection():
+        assert jobs.last("backup").status == "failed"
+
+
 def test_a_backup_server_that_is_down_fails_loudly_and_the_next_run_catches_up(
         mom, app, settings, endpoint, bucket, caplog):
     mom.upload(media_files.noisy_jpeg(9), "a.jpg")
@@ -317,19 +352,25 @@ def test_a_backup_server_that_is_down_fails_loudly_and_the_next_run_catches_up(
     assert [n for n in objects(endpoint, bucket) if "/originals/" in n]
 
 
-def test_a_connection_cut_mid_upload_leaves_no_object_counted_as_done(mom, app, settings, endpoint, bucket):
-    """A 20 MB video cut after 6 MB: no object under its name; the next run sends it whole."""
+def big_original(mom, app, settings, seed: int) -> str:
+    """A 20 MB original (sent in two parts, as a phone's video is): its SHA-256.
+    The store takes any bytes put_file is given: the backup does not care what the original is."""
     big = secrets.token_bytes(20 * 1024 * 1024)
-    # The store takes any bytes put_file is given: the backup does not care what the original is.
-    store = store_of(app)
     with db.connection():
-        item = mom.upload(media_files.noisy_jpeg(10), "a.jpg").json["media"]
+        item = mom.upload(media_files.noisy_jpeg(seed), "a.jpg").json["media"]
     path = settings.tmp_path / "big"
     path.write_bytes(big)
     sha = hashlib.sha256(big).hexdigest()
-    store.put_file(str(path), sha256=sha)
+    store_of(app).put_file(str(path), sha256=sha)
     with db.connection():
         Media.update(sha256=sha, size=len(big)).where(Media.id == item["id"]).execute()
+    return sha
+
+
+def test_a_connection_cut_mid_upload_leaves_no_object_counted_as_done(mom, app, settings, endpoint, bucket):
+    """A 20 MB video cut after 6 MB: no object under its name; the next run sends it whole."""
+    store = store_of(app)
+    sha = big_original(mom, app, settings, 10)
     host, port = endpoint.split(":")
     with TcpProxy(int(port)) as proxy:
         settings.backup_endpoint = proxy.address
@@ -346,6 +387,23 @@ def test_a_connection_cut_mid_upload_leaves_no_object_counted_as_done(mom, app, 
             run = backup.run(settings, store)
     assert run.status == "ok"
     assert hashlib.sha256(raw_object(endpoint, bucket, name)).hexdigest() == sha
+
+
+def test_busy_answers_from_the_server_are_tried_again(mom, app, settings, endpoint, bucket):
+    """B2 answers 503 now and then by design, AWS "503 SlowDown" under load. A big video's
+    upload starts and ends with a POST, which the HTTP library did not send again."""
+    sha = big_original(mom, app, settings, 11)
+    host, port = endpoint.split(":")
+    with FaultyS3(int(port)) as s3:
+        settings.backup_endpoint = s3.address
+        s3.fail("POST", "uploads")  # create the multipart upload
+        s3.fail("PUT", "partNumber", code="SlowDown")
+        s3.fail("POST", "uploadId", status=500, code="InternalError")  # complete it
+        with db.connection():
+            run = backup.run(settings, store_of(app))
+    assert [method for method, _path in s3.answered] == ["POST", "PUT", "POST"], "each fault was met"
+    assert run.status == "ok"
+    assert hashlib.sha256(raw_object(endpoint, bucket, original_name(sha))).hexdigest() == sha
 
 
 def not_md5_etags(chunk: bytes) -> bytes:

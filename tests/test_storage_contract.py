@@ -40,6 +40,7 @@ from picup.storage import (
 )
 from picup.storage.local import LocalBlobStore
 from picup.storage.s3 import MIN_PART_SIZE, S3BlobStore
+from tests.http_faults import FaultyS3
 from tests.moto_server import ACCESS_KEY, REGION, SECRET_KEY, moto_s3_server
 
 MiB = 1024 * 1024
@@ -555,3 +556,23 @@ def test_local_path_reads_the_same_bytes_or_is_absent(backend, store):
         assert store.local_path(blob_key(sha(b"absent"))) is None
     else:
         assert path is None
+
+
+def test_s3_busy_answers_are_tried_again(s3_endpoint):
+    """A family keeping its originals on B2 or AWS: a busy answer (503, "SlowDown") to the POST
+    that starts or ends a big video's upload no longer fails the upload."""
+    host, port = s3_endpoint.split(":")
+    admin = Minio(endpoint=s3_endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False, region=REGION)
+    bucket = f"contract-{secrets.token_hex(6)}"
+    admin.make_bucket(bucket_name=bucket)
+    pattern = Pattern(2 * PART + 100)
+    with FaultyS3(int(port)) as s3:
+        store = s3_store(s3.address, bucket, "")
+        s3.fail("POST", "uploads", code="SlowDown")
+        s3.fail("POST", "uploadId")
+        blob = store.put(pattern.stream())
+        assert [method for method, _path in s3.answered] == ["POST", "POST"], "both faults were met"
+        assert (blob.sha256, blob.size) == (pattern.sha256(), pattern.size)
+        assert read_all(store, blob.key, start=pattern.size - 100) == pattern.slice(pattern.size - 100, pattern.size)
+    admin.remove_object(bucket_name=bucket, object_name=blob.key)
+    admin.remove_bucket(bucket_name=bucket)

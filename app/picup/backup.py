@@ -42,7 +42,6 @@ from typing import BinaryIO, Callable, Iterator
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
-from urllib3.util import Retry, Timeout
 
 from . import encryption, jobs, library, snapshots, storage
 from .models import BackupGone, Meta, utcnow
@@ -54,6 +53,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "picup-backup.json"
 FORMAT = 1
 PART_SIZE = 16 * 1024 * 1024
+GIVE_UP_AFTER = 3  # originals failing one after another: the server is down, not one object
 SNAPSHOT_NAME = re.compile(r"^picup-(\d{8}T\d{6})(\d*)Z\.db\.gz(\.enc)?$")
 
 Progress = Callable[[int], None]
@@ -130,6 +130,22 @@ class _Checked:
         return self._sha.hexdigest()
 
 
+class _Sha256:
+    """Passes a stream through, hashing it."""
+
+    def __init__(self, source: BinaryIO):
+        self._source = source
+        self._sha = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self._sha.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
 class Target:
     def __init__(self, *, endpoint, bucket, prefix="", access_key=None, secret_key=None, secure=True,
                  region=None, key: bytes | None = None, timeout: int = 120):
@@ -140,10 +156,7 @@ class Target:
         self.key = key
         self.region = region
         self.read_back = 0  # objects sent whose ETag was not their checksum, verified by reading them back
-        http = _http_client()
-        http.connection_pool_kw["timeout"] = Timeout(connect=10, read=timeout)
-        http.connection_pool_kw["retries"] = Retry(total=3, connect=2, backoff_factor=0.5,
-                                                   status_forcelist=[500, 502, 503, 504])
+        http = _http_client(read_timeout=timeout, total=3, backoff=0.5)
         # The client holds the credentials; this object keeps no copy of them.
         self._client = Minio(endpoint=endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
                              region=region, http_client=http)
@@ -245,9 +258,12 @@ class Target:
             self._client.remove_object(bucket_name=self.bucket, object_name=name)
 
     # ------------------------------------------------------------ sending
-    def send(self, name: str, source: BinaryIO, size: int, progress: Progress | None = None) -> int:
-        """Upload ``size`` bytes of ``source`` (sealed when encrypting) to ``name`` and verify it."""
-        stream = encryption.Encrypting(source, self.key) if self.key else source
+    def send(self, name: str, source: BinaryIO, size: int, progress: Progress | None = None,
+             sha256: str | None = None) -> int:
+        """Upload ``size`` bytes of ``source`` (sealed when encrypting) to ``name`` and verify it;
+        with ``sha256``, also that ``source`` was those bytes (a damaged original is not sent)."""
+        plain = _Sha256(source) if sha256 and self.key else None
+        stream = encryption.Encrypting(plain or source, self.key) if self.key else source
         length = self.stored_size(size)
         checked = _Checked(stream, PART_SIZE, progress)
         try:
@@ -257,6 +273,9 @@ class Target:
                 stat = self._client.stat_object(bucket_name=self.bucket, object_name=name)
             if checked.size != length:
                 raise BackupError(f"{name}: the file changed while it was sent ({checked.size} of {length} bytes)")
+            if sha256 and (plain.hexdigest() if plain else checked.sha256()) != sha256:
+                raise BackupError(f"the original {sha256[:16]} is damaged on this server (its bytes no longer "
+                                  "match its checksum), so it was not backed up: `picup check` reports it")
             etag = (result.etag or stat.etag or "").strip('"')
             if stat.size != length:
                 raise BackupError(f"{self.where(name)}: the server holds {stat.size} bytes, {length} were sent")
@@ -292,7 +311,7 @@ class Target:
 
     def send_original(self, store: storage.BlobStore, sha256: str, size: int, progress: Progress | None = None) -> int:
         with store.open(storage.blob_key(sha256)) as source:
-            return self.send(self.original_name(sha256), source, size, progress)
+            return self.send(self.original_name(sha256), source, size, progress, sha256=sha256)
 
     # ------------------------------------------------------------ fetching
     def fetch(self, name: str, dest: Path) -> None:
@@ -424,13 +443,32 @@ def _run(settings, store, target: Target, progress) -> dict:
             if progress:
                 progress(done, total)
 
+        failed: list[str] = []
+        in_a_row = 0
         for sha, size in missing:
             try:
                 sent_bytes += target.send_original(store, sha, size, advance if progress else None)
             except storage.BlobNotFound:
                 log.error("original missing from the photo store; not backed up", extra={"sha256": sha})
                 continue
+            except (BackupError, storage.StorageError, OSError) as exc:
+                # One original that cannot go (an unreadable file, an object the server keeps
+                # refusing) must not hold back the others; a server that is down stops the run.
+                failed.append(_why(exc))
+                in_a_row += 1
+                log.error("original not backed up", extra={"sha256": sha, "error": failed[-1]})
+                if in_a_row >= GIVE_UP_AFTER:
+                    raise BackupError(failed[-1]) from None
+                continue
+            in_a_row = 0
             sent_objects += 1
+        if failed:
+            # No snapshot: every snapshot in the bucket has all of its originals there.
+            if len(missing) == 1:
+                raise BackupError(failed[0])
+            sent = f"; the other {sent_objects} were sent and are kept" if sent_objects else ""
+            raise BackupError(f"{len(failed)} of {len(missing)} originals could not be sent (the first: "
+                              f"{failed[0]}){sent}")
         pruned = _note_and_prune_gone(settings, target, present, names)
         # The snapshot goes last: every snapshot in the bucket has all of its originals there.
         stamp = snapshots.stamp()
@@ -460,6 +498,10 @@ def _run(settings, store, target: Target, progress) -> dict:
         "encrypted": bool(target.key),
         "target": target.where(),
     }
+
+
+def _why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, (BackupError, storage.StorageError)) else f"{type(exc).__name__}: {exc}"
 
 
 def _originals_in(snapshot: Path) -> dict[str, int]:

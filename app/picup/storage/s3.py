@@ -106,7 +106,17 @@ def region_hint(exc: S3Error, region: str | None, setting: str) -> str | None:
             "or pl-waw; Backblaze B2: the part of the endpoint after 's3.', such as us-west-004)")
 
 
-def _http_client() -> urllib3.PoolManager:
+def retries(total: int, backoff: float) -> Retry:
+    """How a request to an S3 server is tried again: refused connections, dropped
+    answers and the busy answers (500, 502, 503, 504) that B2, AWS ("SlowDown") and a
+    busy NAS give now and then. Every method, POST included: a big file's upload starts
+    and ends with a POST (create and complete the multipart upload), which urllib3
+    leaves alone by default; both are safe to send again."""
+    return Retry(total=total, connect=2, backoff_factor=backoff, status_forcelist=[500, 502, 503, 504],
+                 allowed_methods=None)
+
+
+def _http_client(*, read_timeout: int = 300, total: int = 5, backoff: float = 0.2) -> urllib3.PoolManager:
     """The SDK's default HTTP client, with a short connect timeout.
 
     The SDK waits 5 minutes to connect, and retries that 5 times: a NAS that
@@ -115,16 +125,11 @@ def _http_client() -> urllib3.PoolManager:
     take minutes before the first response byte.
     """
     return urllib3.PoolManager(
-        timeout=Timeout(connect=10, read=300),
+        timeout=Timeout(connect=10, read=read_timeout),
         maxsize=10,
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-        retries=Retry(
-            total=5,
-            connect=2,
-            backoff_factor=0.2,
-            status_forcelist=[500, 502, 503, 504],
-        ),
+        retries=retries(total, backoff),
     )
 
 
