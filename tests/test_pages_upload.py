@@ -187,3 +187,42 @@ def test_dropping_an_iphone_folder_leaves_out_what_only_goes_with_photos(browser
     page.evaluate(drop, {"IMG_0002.AAE": base64.b64encode(b"<plist/>").decode()})
     expect(status).to_have_text("1 file left out: it only goes with photos (edits, details, camera previews)")
     assert len(sent) == 2
+
+
+def drag_from_the_desktop(page, *paths):
+    """What Chromium does when files or folders are dragged in from the computer (the
+    DevTools protocol's drag input, with real paths): real entries, folders included."""
+    cdp = page.context.new_cdp_session(page)
+    data = {"items": [], "files": [str(path) for path in paths], "dragOperationsMask": 1}
+    for step in ("dragEnter", "dragOver", "drop"):
+        cdp.send("Input.dispatchDragEvent", {"type": step, "x": 400, "y": 400, "data": data})
+
+
+def test_dropping_a_whole_folder_adds_what_is_inside(browser, live_server, tmp_path):
+    """A grandparent drags the holiday folder from the desktop, with its sub-folders, as
+    `picup import` would take it: hidden and system folders and companion files left out."""
+    holiday = tmp_path / "Holiday 2024"
+    (holiday / "Day 2").mkdir(parents=True)
+    (holiday / ".hidden").mkdir()
+    (holiday / "@eaDir" / "IMG_0001.JPG").mkdir(parents=True)  # a Synology's thumbnails
+    (holiday / "IMG_0001.JPG").write_bytes(media_files.jpeg("red"))
+    (holiday / "IMG_0001.AAE").write_bytes(b"<plist/>")
+    (holiday / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (holiday / "Day 2" / "IMG_0002.JPG").write_bytes(media_files.jpeg("blue"))
+    (holiday / "Day 2" / "clip.mp4").write_bytes(media_files.video("mp4", frames=6))
+    (holiday / ".hidden" / "secret.jpg").write_bytes(media_files.jpeg("black"))
+    (holiday / "@eaDir" / "IMG_0001.JPG" / "SYNOPHOTO_THUMB_XL.jpg").write_bytes(media_files.jpeg("gray"))
+    loose = tmp_path / "cake.jpg"
+    loose.write_bytes(media_files.jpeg("pink"))
+
+    server = live_server()
+    http = server.session()
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    sign_in(page, server)
+    page.wait_for_function("() => window.Picup && window.Picup.addFiles")
+    drag_from_the_desktop(page, holiday, loose)
+    status = page.get_by_role("region", name="Adding photos").get_by_role("status")
+    expect(status).to_have_text(
+        "4 added · 2 files left out: they only go with photos (edits, details, camera previews)", timeout=30000)
+    assert sorted(m["filename"] for m in wait_rendered(http, server, 4)) == [
+        "IMG_0001.JPG", "IMG_0002.JPG", "cake.jpg", "clip.mp4"]

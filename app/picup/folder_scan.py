@@ -29,6 +29,7 @@ COMPANION_SUFFIXES = frozenset({
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
 # For the "Add photos" page, which leaves out the same files when a whole folder is dropped.
 LEFT_OUT_NAMES = " ".join(sorted(COMPANION_SUFFIXES | SYSTEM_FILES))
+SKIPPED_FOLDER_NAMES = "/".join(sorted(SKIPPED_FOLDERS))  # "/" is never in a folder's name
 
 
 def left_out(path: Path) -> bool:

@@ -24,7 +24,8 @@ def render(template: str, status: int = 200, **context):
     t = lambda key, **p: i18n.translate(f"pages.{key}", lang, **p)  # noqa: E731
     context.setdefault("user", g.get("user"))
     return render_template(template, lang=lang, t=t, strings=i18n.catalogue(lang)["pages"],
-                           left_out=folder_scan.LEFT_OUT_NAMES, **context), status
+                           left_out=folder_scan.LEFT_OUT_NAMES, skipped_folders=folder_scan.SKIPPED_FOLDER_NAMES,
+                           **context), status
 
 
 def safe_next(target: str | None) -> str:

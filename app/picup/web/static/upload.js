@@ -202,7 +202,8 @@
     running = true;
     var job = queue.shift();
     job.show(text("sending", { percent: 0 }));
-    upload(job).then(function (result) {
+    var sending = job.file.unreadable ? Promise.reject(new Error(text("file_unreadable"))) : upload(job);
+    sending.then(function (result) {
       job.progress(job.file.size);
       if (result.duplicate) batch.duplicates += 1; else batch.added += 1;
       job.row.className = "ok";
@@ -298,8 +299,59 @@
     event.preventDefault();
     depth = 0;
     zone.hidden = true;
-    add(Array.prototype.slice.call(event.dataTransfer.files));
+    dropped(event.dataTransfer).then(add);
   });
+
+  /* A dropped folder (a phone's DCIM, a memory card, a Takeout) is opened, and the folders
+     in it, as `picup import` walks a tree: hidden folders and the system's (a Synology's
+     @eaDir, a USB disk's $RECYCLE.BIN…) are passed over. The entries must be taken while
+     the drop event lasts; reading them comes after. */
+  var skippedFolders = (input.dataset.skippedFolders || "").split("/");
+  function dropped(transfer) {
+    var items = Array.prototype.filter.call(transfer.items || [], function (item) { return item.kind === "file"; });
+    var entries = items.map(function (item) { return item.webkitGetAsEntry ? item.webkitGetAsEntry() : null; });
+    if (!entries.length || entries.some(function (entry) { return !entry; })) {
+      return Promise.resolve(Array.prototype.slice.call(transfer.files));  /* no folders here */
+    }
+    var found = [];
+    return Promise.all(entries.map(function (entry) { return walk(entry, found); })).then(function () {
+      found.sort(function (a, b) { return a.path < b.path ? -1 : a.path > b.path ? 1 : 0; });
+      return found.map(function (each) { return each.file; });
+    });
+  }
+
+  function walk(entry, found) {
+    if (entry.isFile) {
+      return new Promise(function (resolve) {
+        entry.file(function (file) {
+          found.push({ path: entry.fullPath, file: file });
+          resolve();
+        }, function () {
+          var file = new File([], entry.name);
+          file.unreadable = true;  /* shown as not added, with the reason */
+          found.push({ path: entry.fullPath, file: file });
+          resolve();
+        });
+      });
+    }
+    var name = entry.name.toLowerCase();
+    if (name.charAt(0) === "." || skippedFolders.indexOf(name) !== -1) return Promise.resolve();
+    var reader = entry.createReader();
+    return new Promise(function (resolve) {
+      function more() {  /* a folder comes in batches of about 100 */
+        reader.readEntries(function (batch) {
+          if (!batch.length) return resolve();
+          Promise.all(batch.map(function (child) { return walk(child, found); })).then(more);
+        }, function () {
+          var file = new File([], entry.name);
+          file.unreadable = true;
+          found.push({ path: entry.fullPath, file: file });
+          resolve();
+        });
+      }
+      more();
+    });
+  }
 
   Picup.addFiles = add;
 })();
