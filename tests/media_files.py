@@ -53,7 +53,8 @@ def video(container: str = "mp4", codec: str = "libx264", frames: int = 12, size
     out = io.BytesIO()
     fmt = {"mkv": "matroska", "3gp": "3gp"}.get(container, container)
     with av.open(out, mode="w", format=fmt) as media:
-        stream = media.add_stream(codec, rate=12)
+        quiet = {"x265-params": "log-level=error"} if codec == "libx265" else None
+        stream = media.add_stream(codec, rate=12, options=quiet)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, 12)
@@ -116,6 +117,54 @@ def live_photo(content_id: str, color="orange", size=(400, 300), seconds=2.5,
         for packet in stream.encode(None):
             media.mux(packet)
     return still.getvalue(), motion.getvalue()
+
+
+def motion_photo(style: str = "pixel", color="teal", size=(400, 300), frames=30, codec="libx265") -> bytes:
+    """An Android motion photo: a JPEG with its few seconds of video appended, found as the
+    phone says in the photo's XMP. ``style``: "pixel" (Motion Photo 1.0, as Pixels and recent
+    Samsungs write it), "microvideo" (Pixel 2-4's MVIMG), "samsung" (older Galaxy phones: no
+    XMP, the video after "MotionPhoto_Data" and Samsung's index after it), or "edited" (a
+    computer's editor kept the XMP and dropped the video)."""
+    import struct
+
+    clip = video("mp4", codec=codec, frames=frames, size=size)
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = ("samsung", "SM-G991B") if style == "samsung" else ("Google", "Pixel 8")
+    still = io.BytesIO()
+    Image.new("RGB", size, color).save(still, "JPEG", quality=90, exif=exif.tobytes())
+    jpeg_bytes = still.getvalue()
+    if style == "samsung":  # Samsung's trailer: records, then their index (SEFH ... SEFT)
+        records = [(0x0A30, b"MotionPhoto_Data", clip), (0x0A31, b"MotionPhoto_Version", b"mpv2")]
+        blocks = [struct.pack("<HHI", 0, kind, len(name)) + name + data for kind, name, data in records]
+        index, start = b"", 0
+        for (kind, _name, _data), block in zip(records, blocks):
+            index += struct.pack("<HHII", 0, kind, sum(map(len, blocks)) - start, len(block))
+            start += len(block)
+        index = b"SEFH" + struct.pack("<II", 107, len(records)) + index
+        return jpeg_bytes + b"".join(blocks) + index + struct.pack("<I", len(index)) + b"SEFT"
+    if style == "microvideo":
+        description = (f'xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" GCamera:MicroVideo="1" '
+                       f'GCamera:MicroVideoVersion="1" GCamera:MicroVideoOffset="{len(clip)}" '
+                       f'GCamera:MicroVideoPresentationTimestampUs="1250000">')
+        items = ""
+    else:
+        description = ('xmlns:Camera="http://ns.google.com/photos/1.0/camera/" '
+                       'xmlns:Container="http://ns.google.com/photos/1.0/container/" '
+                       'xmlns:Item="http://ns.google.com/photos/1.0/container/item/" '
+                       'Camera:MotionPhoto="1" Camera:MotionPhotoVersion="1" '
+                       'Camera:MotionPhotoPresentationTimestampUs="1250000">')
+        items = ('<Container:Directory><rdf:Seq>'
+                 '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" '
+                 'Item:Semantic="Primary" Item:Length="0" Item:Padding="0"/></rdf:li>'
+                 '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="video/mp4" '
+                 f'Item:Semantic="MotionPhoto" Item:Length="{len(clip)}" Item:Padding="0"/></rdf:li>'
+                 '</rdf:Seq></Container:Directory>')
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           f'<rdf:Description rdf:about="" {description}{items}</rdf:Description></rdf:RDF></x:xmpmeta>').encode()
+    payload = b"http://ns.adobe.com/xap/1.0/\0" + xmp
+    segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    photo = jpeg_bytes[:2] + segment + jpeg_bytes[2:]
+    return photo if style == "edited" else photo + clip
 
 
 def _bt709_to_linear(value: float) -> float:

@@ -77,6 +77,33 @@ def test_an_edited_live_photo_and_its_original_each_keep_a_video(app, mom, setti
     assert all(m["live"] is not None for m in items)
 
 
+@pytest.mark.parametrize("style, codec", [("pixel", "libx265"), ("microvideo", "libx264"), ("samsung", "libx265")])
+def test_an_android_motion_photo_plays_the_video_inside_it(app, mom, settings, style, codec):
+    """Pixels ("Top Shot") and Galaxy phones ("Motion photo") keep the few seconds of video inside
+    the JPEG; ExifTool finds the same video in these files (EmbeddedVideo)."""
+    content = media_files.motion_photo(style, codec=codec)
+    item = mom.upload(content, "PXL_20240505_041200123.MP.jpg").json["media"]
+    render_everything(app, settings)
+    [shown] = timeline(mom)
+    assert shown["id"] == item["id"] and shown["kind"] == "photo"
+    assert shown["live"]["video_id"] is None and 2 < shown["live"]["duration"] < 3
+    played = mom.get(shown["urls"]["live"])
+    assert played.status_code == 200 and played.mimetype == "video/mp4"
+    with av.open(io.BytesIO(played.data)) as clip:
+        assert clip.streams.video[0].codec_context.name == "h264", "plays in every browser"
+        assert (clip.streams.video[0].width, clip.streams.video[0].height) == (400, 300)
+    assert mom.get(shown["urls"]["original"]).data == content, "the original is kept as it came"
+
+
+def test_a_motion_photo_whose_video_was_cut_off_is_a_photo(app, mom, settings):
+    """A photo edited on a computer often keeps the XMP that announces a video, but not the video."""
+    item = mom.upload(media_files.motion_photo("edited"), "PXL_20240505_041200124.MP.jpg").json["media"]
+    render_everything(app, settings)
+    [shown] = timeline(mom)
+    assert shown["live"] is None and "live" not in shown["urls"]
+    assert mom.get(f"/api/v1/media/{item['id']}/video").status_code == 404
+
+
 def test_what_is_not_a_live_photo_stays_a_video_of_its_own(app, family, settings):
     mom, dad = family.admin, family.member("dad")
     still, _ = media_files.live_photo(ID, color="red")

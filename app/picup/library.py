@@ -325,6 +325,11 @@ def get_media(user: User, media_id: int, *, include_trashed: bool = False) -> Me
     raise PicupError("not_found")  # never confirm that someone else's item exists
 
 
+def has_embedded_motion(media: Media) -> bool:
+    """An Android motion photo whose video was read and made playable (see renditions.py)."""
+    return media.kind == "photo" and media.motion_duration is not None and media.web_video
+
+
 def media_json(media: Media, favorites: set[int] | None = None, motions: dict[int, Media] | None = None) -> dict:
     """The API's view of an item; ``favorites`` (the person's hearts) adds ``favorite``.
 
@@ -334,6 +339,11 @@ def media_json(media: Media, favorites: set[int] | None = None, motions: dict[in
     if motions is None:
         motions = live_photos.motions_for([media.id]) if media.kind == "photo" else {}
     motion = motions.get(media.id)
+    live, live_url = None, None
+    if motion:  # an iPhone's: a video of its own
+        live, live_url = {"video_id": motion.id, "duration": motion.duration}, f"/api/v1/media/{motion.id}/video"
+    elif has_embedded_motion(media):  # an Android motion photo's, inside the photo
+        live, live_url = {"video_id": None, "duration": media.motion_duration}, f"/api/v1/media/{media.id}/video"
     location = None
     if media.latitude is not None and media.longitude is not None:
         location = {"latitude": media.latitude, "longitude": media.longitude}
@@ -358,14 +368,14 @@ def media_json(media: Media, favorites: set[int] | None = None, motions: dict[in
         "created_at": iso(media.created_at),
         "trashed_at": iso(media.trashed_at),
         **({"favorite": media.id in favorites} if favorites is not None else {}),
-        "live": {"video_id": motion.id, "duration": motion.duration} if motion else None,
+        "live": live,
         "live_photo_id": media.live_photo_id,
         "urls": {
             "original": f"/api/v1/media/{media.id}/original",
             "thumb": f"/api/v1/media/{media.id}/thumb",
             "preview": f"/api/v1/media/{media.id}/preview",
             **({"video": f"/api/v1/media/{media.id}/video"} if media.kind == "video" else {}),
-            **({"live": f"/api/v1/media/{motion.id}/video"} if motion else {}),
+            **({"live": live_url} if live_url else {}),
         },
     }
 

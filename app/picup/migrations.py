@@ -232,6 +232,12 @@ STEPS: list[tuple[str, str]] = [
         CREATE INDEX media_live_photo ON media (live_photo_id) WHERE live_photo_id IS NOT NULL
         """,
     ),
+    (
+        "motion photos",
+        """
+        ALTER TABLE media ADD COLUMN motion_duration REAL
+        """,
+    ),
 ]
 
 LATEST = len(STEPS)

@@ -104,6 +104,9 @@ class Media(BaseModel):
     live_id = pw.TextField(null=True)  # an iPhone Live Photo's identifier, on its still and its video
     # On the short video of a Live Photo: its still, which stands for both in every list.
     live_photo = pw.ForeignKeyField("self", null=True, on_delete="SET NULL", backref="motions")
+    # An Android motion photo's own few seconds of video (inside the photo file), in seconds;
+    # its playable copy is the photo's web video rendition.
+    motion_duration = pw.FloatField(null=True)
 
     class Meta:
         indexes = ((("owner", "sha256"), True),)

@@ -33,6 +33,7 @@ import peewee as pw
 
 from . import live_photos, storage, tasks
 from .db import database
+from .media import motion_photo
 from .media import photo as photo_media
 from .media import video as video_media
 from .models import Media
@@ -211,7 +212,33 @@ def _render_photo(media, source, work: Path, store, pool: PhotoPool) -> dict:
     result = pool.render(source, str(work))
     _store_derived(store, media, result.thumb_path, THUMB)
     _store_derived(store, media, result.display_path, PREVIEW)
-    return _photo_fields(media, result)
+    return {**_photo_fields(media, result), **_embedded_motion(media, source, work, store)}
+
+
+def _embedded_motion(media, source, work: Path, store) -> dict:
+    """An Android motion photo's video (see media/motion_photo.py), made playable and kept as
+    the photo's web video. A video that cannot be read leaves an ordinary photo."""
+    found = motion_photo.find_video(source)
+    if found is None:
+        return {Media.web_video: False, Media.motion_duration: None}
+    offset, length = found
+    clip = work / "motion.mp4"
+    with open(source, "rb") as src, open(clip, "wb") as out:
+        src.seek(offset)
+        while length and (chunk := src.read(min(length, 1024 * 1024))):
+            out.write(chunk)
+            length -= len(chunk)
+    try:
+        info = video_media.probe_video(str(clip))
+        playable = clip
+        if video_media.needs_web_copy(info):
+            playable = work / WEB_VIDEO
+            video_media.make_web_copy(str(clip), str(playable), info)
+    except video_media.VideoError as exc:
+        log.warning("motion photo video not readable", extra={"media_id": media.id, "error": exc.code})
+        return {Media.web_video: False, Media.motion_duration: None}
+    _store_derived(store, media, str(playable), WEB_VIDEO)
+    return {Media.web_video: True, Media.motion_duration: info.duration or 0.0}
 
 
 def _render_video(media, source, work: Path, store, pool: PhotoPool) -> dict:

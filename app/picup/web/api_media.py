@@ -124,7 +124,7 @@ def rendition(media_id: int, rendition: str):
 
 def send_rendition(media, rendition: str):
     """One rendition of a media item the caller may see (also used by the TV pages)."""
-    if rendition == "video" and media.kind != "video":
+    if rendition == "video" and media.kind != "video" and not library.has_embedded_motion(media):
         raise PicupError("not_found")
     if media.render_status == "failed":
         raise PicupError("unreadable_file")
