@@ -43,8 +43,8 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from . import encryption, jobs, library, snapshots, storage
-from .models import BackupGone, Meta, utcnow
+from . import encryption, integrity, jobs, library, snapshots, storage
+from .models import BackupGone, Media, Meta, utcnow
 from .storage.local import hash_file
 from .storage.s3 import _http_client, region_hint
 
@@ -128,6 +128,23 @@ class _Checked:
 
     def sha256(self) -> str:
         return self._sha.hexdigest()
+
+
+class OriginalUnusable(Exception):
+    """An original on this box that cannot be backed up as it is (damaged or unreadable)."""
+
+
+class _Reading:
+    """Passes a stream through; a read error is raised as :class:`OriginalUnusable`."""
+
+    def __init__(self, source: BinaryIO):
+        self._source = source
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._source.read(size)
+        except (storage.StorageError, OSError) as exc:
+            raise OriginalUnusable(f"could not be read ({exc})") from None
 
 
 class _Sha256:
@@ -262,6 +279,7 @@ class Target:
              sha256: str | None = None) -> int:
         """Upload ``size`` bytes of ``source`` (sealed when encrypting) to ``name`` and verify it;
         with ``sha256``, also that ``source`` was those bytes (a damaged original is not sent)."""
+        source = _Reading(source)  # a read error is the original's, not the server's
         plain = _Sha256(source) if sha256 and self.key else None
         stream = encryption.Encrypting(plain or source, self.key) if self.key else source
         length = self.stored_size(size)
@@ -274,8 +292,7 @@ class Target:
             if checked.size != length:
                 raise BackupError(f"{name}: the file changed while it was sent ({checked.size} of {length} bytes)")
             if sha256 and (plain.hexdigest() if plain else checked.sha256()) != sha256:
-                raise BackupError(f"the original {sha256[:16]} is damaged on this server (its bytes no longer "
-                                  "match its checksum), so it was not backed up: `picup check` reports it")
+                raise OriginalUnusable("changed while it was sent (its bytes no longer match its checksum)")
             etag = (result.etag or stat.etag or "").strip('"')
             if stat.size != length:
                 raise BackupError(f"{self.where(name)}: the server holds {stat.size} bytes, {length} were sent")
@@ -310,7 +327,18 @@ class Target:
             raise BackupError(f"{self.where(name)}: what the server holds is not what was sent")
 
     def send_original(self, store: storage.BlobStore, sha256: str, size: int, progress: Progress | None = None) -> int:
-        with store.open(storage.blob_key(sha256)) as source:
+        """Send one original, checked first: damaged bytes (bit rot before their first backup)
+        would stand in the bucket under the good copy's name, counted as done for ever."""
+        key = storage.blob_key(sha256)
+        try:
+            actual, _size = integrity.read_blob(store, key)
+        except (storage.BlobNotFound, storage.StoreUnavailable):
+            raise
+        except (storage.StorageError, OSError) as exc:
+            raise OriginalUnusable(f"could not be read ({exc})") from None
+        if actual != sha256:
+            raise OriginalUnusable("is damaged (its bytes no longer match its checksum)")
+        with store.open(key) as source:
             return self.send(self.original_name(sha256), source, size, progress, sha256=sha256)
 
     # ------------------------------------------------------------ fetching
@@ -444,12 +472,20 @@ def _run(settings, store, target: Target, progress) -> dict:
                 progress(done, total)
 
         failed: list[str] = []
+        unusable: list[dict] = []
         in_a_row = 0
         for sha, size in missing:
             try:
                 sent_bytes += target.send_original(store, sha, size, advance if progress else None)
             except storage.BlobNotFound:
                 log.error("original missing from the photo store; not backed up", extra={"sha256": sha})
+                continue
+            except OriginalUnusable as exc:
+                # Nothing the backup can mend, and no reason to hold back the database: the
+                # integrity check reads these first tonight and reports them on the status page.
+                unusable.append({"sha256": sha, "problem": str(exc)})
+                log.error("original not backed up", extra={"sha256": sha, "error": str(exc)})
+                Media.update(checked_at=None).where(Media.sha256 == sha).execute()
                 continue
             except (BackupError, storage.StorageError, OSError) as exc:
                 # One original that cannot go (an unreadable file, an object the server keeps
@@ -495,6 +531,7 @@ def _run(settings, store, target: Target, progress) -> dict:
         "originals_waiting_removal": BackupGone.select().count(),
         "originals_removed": pruned,
         "objects_read_back": target.read_back,
+        "originals_not_sent": unusable[:100],  # damaged or unreadable here: see the integrity check
         "encrypted": bool(target.key),
         "target": target.where(),
     }
