@@ -75,6 +75,26 @@ def test_an_edited_live_photo_and_its_original_each_keep_a_video(app, mom, setti
     items = timeline(mom)
     assert sorted(m["filename"] for m in items) == ["IMG_0006.HEIC", "IMG_E0006.HEIC"], "no clip of its own"
     assert all(m["live"] is not None for m in items)
+    with db.connection():
+        assert {(m.live_photo.original_filename, m.original_filename)
+                for m in Media.select().where(Media.live_photo.is_null(False))} == {
+            ("IMG_0006.HEIC", "IMG_0006.MOV"), ("IMG_E0006.HEIC", "IMG_E0006.MOV")}, "each with its own video"
+
+
+def test_an_edited_live_photo_read_out_of_order_still_pairs_by_name(app, mom, settings):
+    """A render retried later reads the edited video first: it still goes with the edited still."""
+    originals, edited = media_files.live_photo(ID, color="red"), media_files.live_photo(ID, color="yellow")
+    mom.upload(originals[0], "IMG_0007.HEIC")
+    mom.upload(edited[0], "IMG_E0007.HEIC")
+    render_everything(app, settings)
+    mom.upload(edited[1], "IMG_E0007.MOV")  # the edited video first
+    render_everything(app, settings)
+    mom.upload(originals[1], "IMG_0007.MOV")
+    render_everything(app, settings)
+    with db.connection():
+        assert {(m.live_photo.original_filename, m.original_filename)
+                for m in Media.select().where(Media.live_photo.is_null(False))} == {
+            ("IMG_0007.HEIC", "IMG_0007.MOV"), ("IMG_E0007.HEIC", "IMG_E0007.MOV")}
 
 
 @pytest.mark.parametrize("style, codec", [("pixel", "libx265"), ("microvideo", "libx264"), ("samsung", "libx265")])
@@ -307,6 +327,13 @@ def test_a_google_takeout_keeps_live_and_motion_photos_together(tmp_path):
     put("VID_0001.mp4", media_files.video("mp4", frames=32))
     put("IMG_0007.jpg", media_files.jpeg("red"))
     put("IMG_0007.MP4", long, sidecar=False)  # too long for a Live Photo: a video of its own
+    # two iPhones' IMG_1234 in one year: Takeout names the second IMG_1234(1), its JSON keeps the title
+    put("IMG_1234.HEIC", media_files.live_photo("0A1B2C3D-0000-4000-8000-000000001234", color="navy")[0])
+    put("IMG_1234.MP4", media_files.video("mp4", frames=33), sidecar=False)
+    (export / "IMG_1234(1).HEIC").write_bytes(media_files.image("HEIF", "olive", size=(300, 200)))
+    (export / "IMG_1234.HEIC.supplemental-metadata(1).json").write_text(json.dumps(
+        {"title": "IMG_1234.HEIC", "photoTakenTime": {"timestamp": "1683000000"}}))
+    put("IMG_1234(1).MP4", media_files.video("mp4", frames=34), sidecar=False)
 
     data = tmp_path / "data"
     env = {"PATH": "/usr/bin:/bin"}
@@ -328,16 +355,17 @@ def test_a_google_takeout_keeps_live_and_motion_photos_together(tmp_path):
 
     imported = subprocess.run([PICUP, "import", str(tmp_path / "Takeout"), "--user", "mom", "--data", str(data)],
                               env=env, capture_output=True, text=True, timeout=120)
-    assert "Added 7, already there 1, could not be added 0." in imported.stdout, imported.stdout + imported.stderr
+    assert "Added 11, already there 1, could not be added 0." in imported.stdout, imported.stdout + imported.stderr
     render_everything(app, settings)
     with db.connection():
         pairs = {(m.live_photo.original_filename, m.original_filename)
                  for m in Media.select().where(Media.live_photo.is_null(False))}
         assert pairs == {("IMG_5580.HEIC", "IMG_5580.MP4"),
-                         ("PXL_20240505_041200123.MP.jpg", "PXL_20240505_041200123.MP")}
+                         ("PXL_20240505_041200123.MP.jpg", "PXL_20240505_041200123.MP"),
+                         ("IMG_1234.HEIC", "IMG_1234.MP4"), ("IMG_1234(1).HEIC", "IMG_1234(1).MP4")}
         shown = sorted(m.original_filename for m in Media.select().where(Media.live_photo.is_null()))
-        assert shown == ["IMG_0007.MP4", "IMG_0007.jpg", "IMG_5580.HEIC", "PXL_20240505_041200123.MP.jpg",
-                         "VID_0001.jpg", "VID_0001.mp4"]
+        assert shown == ["IMG_0007.MP4", "IMG_0007.jpg", "IMG_1234(1).HEIC", "IMG_1234.HEIC", "IMG_5580.HEIC",
+                         "PXL_20240505_041200123.MP.jpg", "VID_0001.jpg", "VID_0001.mp4"]
         assert Media.select().where(Media.trashed_at.is_null(False)).count() == 0
 
     # The same export unpacked elsewhere and imported again: nothing new, the pairs stand.
@@ -345,7 +373,7 @@ def test_a_google_takeout_keeps_live_and_motion_photos_together(tmp_path):
     shutil.copytree(tmp_path / "Takeout", elsewhere / "Takeout")
     again = subprocess.run([PICUP, "import", str(elsewhere), "--user", "mom", "--data", str(data)],
                            env=env, capture_output=True, text=True, timeout=120)
-    assert "Added 0, already there 8, could not be added 0." in again.stdout, again.stdout + again.stderr
+    assert "Added 0, already there 12, could not be added 0." in again.stdout, again.stdout + again.stderr
     render_everything(app, settings)
     with db.connection():
         assert {(m.live_photo.original_filename, m.original_filename)

@@ -44,17 +44,15 @@ def pair(media_id: int) -> Media | None:
     )
     if media.kind == "photo":
         still = media
-        motion = (Media.select().where(same & (Media.kind == "video") & Media.live_photo.is_null()
-                                       & (Media.duration <= MAX_SECONDS)).order_by(Media.id).first())
+        motion = _closest(media, Media.select().where(same & (Media.kind == "video") & Media.live_photo.is_null()
+                                                      & (Media.duration <= MAX_SECONDS)))
     else:
         if media.duration is None or media.duration > MAX_SECONDS:
             return None
         motion = media
         motions = Media.alias()
         taken = motions.select(motions.live_photo).where(motions.live_photo.is_null(False))
-        # The first still without a video: an iPhone's edited copy (IMG_E0001) shares the identifier.
-        still = Media.select().where(same & (Media.kind == "photo") & Media.id.not_in(taken)).order_by(
-            Media.id).first()
+        still = _closest(media, Media.select().where(same & (Media.kind == "photo") & Media.id.not_in(taken)))
     if still is None or motion is None or Media.select().where(Media.live_photo == still.id).exists():
         return None
     Media.update(live_photo=still.id).where(Media.id == motion.id).execute()
@@ -65,6 +63,17 @@ def pair(media_id: int) -> Media | None:
     Album.update(cover=still.id).where(Album.cover == motion.id).execute()
     log.info("live photo paired", extra={"media_id": still.id, "video_id": motion.id})
     return still
+
+
+def _closest(media: Media, candidates) -> Media | None:
+    """The other half among ``candidates``: the one of the same name (an iPhone's edited copy,
+    IMG_E0001.HEIC with IMG_E0001.MOV, shares the identifier of IMG_0001's pair), else the first."""
+    found = list(candidates.order_by(Media.id).limit(20))
+    return next((other for other in found if _stem(other) == _stem(media)), found[0] if found else None)
+
+
+def _stem(media: Media) -> str:
+    return (media.original_filename or "").rsplit(".", 1)[0].casefold()
 
 
 def motions_for(media_ids: list[int], *, trashed: bool = False) -> dict[int, Media]:

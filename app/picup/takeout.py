@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ def _key(name: str) -> str:
 @dataclass
 class _Folder:
     dates: dict[str, int | None] = field(default_factory=dict)  # by title
-    stems: dict[str, list[str]] = field(default_factory=dict)  # names of the other files, by _stem
+    stems: dict[str, list[str]] = field(default_factory=dict)  # the other files' names (as on disk), by _stem
 
 
 def _stem(name: str) -> str:
@@ -64,21 +65,30 @@ class TakeoutDates:
         """An identifier shared by a Takeout photo and the short video of the same name beside
         it (two files of that name: the photo with a JSON file, the video without), or None.
 
-        It is made from the name and the date Google Photos kept, not from where the export
-        sits, so the copy of the pair in an album folder, or the same export unpacked
-        elsewhere and imported again, gives the same identifier."""
+        It is made from the name and the two files' sizes, not from where the export sits,
+        so the copy of the pair in an album folder, or the same export unpacked elsewhere
+        and imported again, gives the same identifier (also where a folder holds two
+        photos of one name, IMG_1234.HEIC and IMG_1234(1).HEIC, whose dates are not used)."""
         folder = self._folder(path)
         names = folder.stems.get(_stem(path.name), [])
-        described = [name for name in names if name in folder.dates]
+        described = [name for name in names if _key(_without_copy_number(name)) in folder.dates]
         if len(names) != 2 or len(described) != 1:
             return None
         (photo,) = described
         (video,) = (name for name in names if name != photo)
-        taken = folder.dates[photo]
-        if taken is None or "." + video.rsplit(".", 1)[-1].casefold() not in _MOTION_SUFFIXES:
+        if "." + video.rsplit(".", 1)[-1].casefold() not in _MOTION_SUFFIXES:
             return None
-        digest = hashlib.sha256(f"{_stem(photo)}\0{taken}".encode("utf-8", "surrogateescape"))
+        try:
+            sizes = [(path.parent / name).stat().st_size for name in (photo, video)]
+        except OSError:
+            return None
+        digest = hashlib.sha256(f"{_stem(photo)}\0{sizes[0]}\0{sizes[1]}".encode("utf-8", "surrogateescape"))
         return "TAKEOUT-" + digest.hexdigest()[:32].upper()
+
+
+def _without_copy_number(name: str) -> str:
+    """Takeout names the second IMG_1234.HEIC of a folder IMG_1234(1).HEIC; its JSON keeps the title."""
+    return re.sub(r"\(\d+\)(?=\.[^.]*$)", "", name)
 
 
 def _read_folder(folder: Path) -> _Folder:
@@ -91,7 +101,7 @@ def _read_folder(folder: Path) -> _Folder:
     sidecars = [p for p in files if p.suffix.lower() == ".json"]
     for other in files:
         if other.suffix.lower() != ".json":
-            found.stems.setdefault(_stem(other.name), []).append(_key(other.name))
+            found.stems.setdefault(_stem(other.name), []).append(other.name)
     for sidecar in sidecars:
         moment = _read_sidecar(sidecar)
         if moment is None:
