@@ -123,7 +123,8 @@ def motion_photo(style: str = "pixel", color="teal", size=(400, 300), frames=30,
     """An Android motion photo: a JPEG with its few seconds of video appended, found as the
     phone says in the photo's XMP. ``style``: "pixel" (Motion Photo 1.0, as Pixels and recent
     Samsungs write it), "microvideo" (Pixel 2-4's MVIMG), "samsung" (older Galaxy phones: no
-    XMP, the video after "MotionPhoto_Data" and Samsung's index after it), or "edited" (a
+    XMP, the video after "MotionPhoto_Data" and Samsung's index after it), "samsung-heic" (a
+    Galaxy's HEIC: the video in a top-level "mpvd" box), or "edited" (a
     computer's editor kept the XMP and dropped the video)."""
     import struct
 
@@ -133,6 +134,13 @@ def motion_photo(style: str = "pixel", color="teal", size=(400, 300), frames=30,
     still = io.BytesIO()
     Image.new("RGB", size, color).save(still, "JPEG", quality=90, exif=exif.tobytes())
     jpeg_bytes = still.getvalue()
+    if style == "samsung-heic":  # a Galaxy's HEIC: the video in a top-level "mpvd" box
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        heic = io.BytesIO()
+        Image.new("RGB", size, color).save(heic, "HEIF", exif=exif.tobytes())
+        return heic.getvalue() + struct.pack(">I", 8 + len(clip)) + b"mpvd" + clip
     if style == "samsung":  # Samsung's trailer: records, then their index (SEFH ... SEFT)
         records = [(0x0A30, b"MotionPhoto_Data", clip), (0x0A31, b"MotionPhoto_Version", b"mpv2")]
         blocks = [struct.pack("<HHI", 0, kind, len(name)) + name + data for kind, name, data in records]

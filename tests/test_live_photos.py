@@ -97,7 +97,8 @@ def test_an_edited_live_photo_read_out_of_order_still_pairs_by_name(app, mom, se
             ("IMG_0007.HEIC", "IMG_0007.MOV"), ("IMG_E0007.HEIC", "IMG_E0007.MOV")}
 
 
-@pytest.mark.parametrize("style, codec", [("pixel", "libx265"), ("microvideo", "libx264"), ("samsung", "libx265")])
+@pytest.mark.parametrize("style, codec", [("pixel", "libx265"), ("microvideo", "libx264"), ("samsung", "libx265"),
+                                          ("samsung-heic", "libx265")])
 def test_an_android_motion_photo_plays_the_video_inside_it(app, mom, settings, style, codec):
     """Pixels ("Top Shot") and Galaxy phones ("Motion photo") keep the few seconds of video inside
     the JPEG; ExifTool finds the same video in these files (EmbeddedVideo)."""

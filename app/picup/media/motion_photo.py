@@ -11,6 +11,7 @@ found from the photo's XMP:
 - Micro Video (Pixel 2-4, ``MVIMG_*.jpg``): ``MicroVideoOffset`` counts the same bytes.
 - Older Samsung phones write no such XMP: the MP4 follows the text
   ``MotionPhoto_Data`` in the trailer after the JPEG, and Samsung's own index follows it.
+  Their HEIC photos carry it in a top-level ``mpvd`` box instead.
 
 Whatever is found must start like an MP4 (an ``ftyp`` box) and end inside the file,
 or it is ignored: a photo edited on a computer often keeps the XMP but loses the video.
@@ -44,6 +45,8 @@ def find_video(path: str) -> tuple[int, int] | None:
             if length is not None:
                 found = (size - length, length) if 0 < length < size else None
                 return found if found and _starts_like_mp4(fh, found[0]) else None
+            if head[4:8] == b"ftyp":  # a HEIC (ISO boxes all the way)
+                return _samsung_box(fh, size)
             return _after_samsung_marker(fh, size) if b"samsung" in head.lower() else None
     except OSError:
         return None
@@ -80,6 +83,27 @@ def _after_samsung_marker(fh, size: int) -> tuple[int, int] | None:
         return None
     length = _boxes_length(tail, at + len(SAMSUNG_MARKER))
     return (offset, length) if length else None
+
+
+def _samsung_box(fh, size: int) -> tuple[int, int] | None:
+    """A Samsung HEIC's video: the top-level ``mpvd`` box holds the MP4."""
+    at = 0
+    while at + 8 <= size:
+        fh.seek(at)
+        header = fh.read(16)
+        length, kind = struct.unpack(">I4s", header[:8])
+        skip = 8
+        if length == 1 and len(header) == 16:
+            length, skip = struct.unpack(">Q", header[8:16])[0], 16
+        elif length == 0:
+            length = size - at
+        if length < skip or at + length > size:
+            return None
+        if kind == b"mpvd":
+            found = (at + skip, length - skip)
+            return found if _starts_like_mp4(fh, found[0]) else None
+        at += length
+    return None
 
 
 def _boxes_length(data: bytes, start: int) -> int:
