@@ -123,14 +123,17 @@ def motion_photo(style: str = "pixel", color="teal", size=(400, 300), frames=30,
     """An Android motion photo: a JPEG with its few seconds of video appended, found as the
     phone says in the photo's XMP. ``style``: "pixel" (Motion Photo 1.0, as Pixels and recent
     Samsungs write it), "microvideo" (Pixel 2-4's MVIMG), "samsung" (older Galaxy phones: no
-    XMP, the video after "MotionPhoto_Data" and Samsung's index after it), "samsung-heic" (a
-    Galaxy's HEIC: the video in a top-level "mpvd" box), or "edited" (a
-    computer's editor kept the XMP and dropped the video)."""
+    XMP, the video after "MotionPhoto_Data" and Samsung's index after it), "galaxy" (a Galaxy
+    S10 on: the same trailer, and XMP whose MicroVideoOffset counts Samsung's bytes too, so it
+    lands before the video), "samsung-heic" (a Galaxy's HEIC: the video in a top-level "mpvd"
+    box), "elements" (Motion Photo 1.0 as ExifTool-based tools rewrite it: XMP elements, not
+    attributes) or "edited" (a computer's editor kept the XMP and dropped the video)."""
     import struct
 
     clip = video("mp4", codec=codec, frames=frames, size=size)
     exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = ("samsung", "SM-G991B") if style == "samsung" else ("Google", "Pixel 8")
+    galaxy = style in ("samsung", "galaxy", "samsung-heic")
+    exif[0x010F], exif[0x0110] = ("samsung", "SM-G973F") if galaxy else ("Google", "Pixel 8")
     still = io.BytesIO()
     Image.new("RGB", size, color).save(still, "JPEG", quality=90, exif=exif.tobytes())
     jpeg_bytes = still.getvalue()
@@ -141,7 +144,8 @@ def motion_photo(style: str = "pixel", color="teal", size=(400, 300), frames=30,
         heic = io.BytesIO()
         Image.new("RGB", size, color).save(heic, "HEIF", exif=exif.tobytes())
         return heic.getvalue() + struct.pack(">I", 8 + len(clip)) + b"mpvd" + clip
-    if style == "samsung":  # Samsung's trailer: records, then their index (SEFH ... SEFT)
+    trailer = b""
+    if style in ("samsung", "galaxy"):  # Samsung's trailer: records, then their index (SEFH ... SEFT)
         records = [(0x0A30, b"MotionPhoto_Data", clip), (0x0A31, b"MotionPhoto_Version", b"mpv2")]
         blocks = [struct.pack("<HHI", 0, kind, len(name)) + name + data for kind, name, data in records]
         index, start = b"", 0
@@ -149,12 +153,28 @@ def motion_photo(style: str = "pixel", color="teal", size=(400, 300), frames=30,
             index += struct.pack("<HHII", 0, kind, sum(map(len, blocks)) - start, len(block))
             start += len(block)
         index = b"SEFH" + struct.pack("<II", 107, len(records)) + index
-        return jpeg_bytes + b"".join(blocks) + index + struct.pack("<I", len(index)) + b"SEFT"
-    if style == "microvideo":
+        trailer = b"".join(blocks) + index + struct.pack("<I", len(index)) + b"SEFT"
+        if style == "samsung":
+            return jpeg_bytes + trailer
+    if style in ("microvideo", "galaxy"):
+        offset = len(trailer) if style == "galaxy" else len(clip)
         description = (f'xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" GCamera:MicroVideo="1" '
-                       f'GCamera:MicroVideoVersion="1" GCamera:MicroVideoOffset="{len(clip)}" '
+                       f'GCamera:MicroVideoVersion="1" GCamera:MicroVideoOffset="{offset}" '
                        f'GCamera:MicroVideoPresentationTimestampUs="1250000">')
         items = ""
+    elif style == "elements":
+        description = ('xmlns:Camera="http://ns.google.com/photos/1.0/camera/" '
+                       'xmlns:Container="http://ns.google.com/photos/1.0/container/" '
+                       'xmlns:Item="http://ns.google.com/photos/1.0/container/item/">'
+                       '<Camera:MotionPhoto>1</Camera:MotionPhoto>')
+        items = ("<Container:Directory><rdf:Seq>"
+                 "<rdf:li rdf:parseType='Resource'><Container:Item rdf:parseType='Resource'>"
+                 "<Item:Mime>image/jpeg</Item:Mime><Item:Semantic>Primary</Item:Semantic>"
+                 "<Item:Length>0</Item:Length></Container:Item></rdf:li>"
+                 "<rdf:li rdf:parseType='Resource'><Container:Item rdf:parseType='Resource'>"
+                 "<Item:Mime>video/mp4</Item:Mime><Item:Semantic>MotionPhoto</Item:Semantic>"
+                 f"<Item:Length>{len(clip)}</Item:Length><Item:Padding>0</Item:Padding>"
+                 "</Container:Item></rdf:li></rdf:Seq></Container:Directory>")
     else:
         description = ('xmlns:Camera="http://ns.google.com/photos/1.0/camera/" '
                        'xmlns:Container="http://ns.google.com/photos/1.0/container/" '
@@ -172,6 +192,8 @@ def motion_photo(style: str = "pixel", color="teal", size=(400, 300), frames=30,
     payload = b"http://ns.adobe.com/xap/1.0/\0" + xmp
     segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
     photo = jpeg_bytes[:2] + segment + jpeg_bytes[2:]
+    if style == "galaxy":
+        return photo + trailer
     return photo if style == "edited" else photo + clip
 
 

@@ -98,7 +98,8 @@ def test_an_edited_live_photo_read_out_of_order_still_pairs_by_name(app, mom, se
 
 
 @pytest.mark.parametrize("style, codec", [("pixel", "libx265"), ("microvideo", "libx264"), ("samsung", "libx265"),
-                                          ("samsung-heic", "libx265")])
+                                          ("samsung-heic", "libx265"), ("galaxy", "libx265"),
+                                          ("elements", "libx264")])
 def test_an_android_motion_photo_plays_the_video_inside_it(app, mom, settings, style, codec):
     """Pixels ("Top Shot") and Galaxy phones ("Motion photo") keep the few seconds of video inside
     the JPEG; ExifTool finds the same video in these files (EmbeddedVideo)."""

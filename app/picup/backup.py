@@ -131,11 +131,11 @@ class _Checked:
 
 
 class OriginalUnusable(Exception):
-    """An original on this box that cannot be backed up as it is (damaged or unreadable)."""
+    """An original on this box whose bytes no longer match its checksum: the backup cannot mend it."""
 
 
 class _Reading:
-    """Passes a stream through; a read error is raised as :class:`OriginalUnusable`."""
+    """Passes a stream through; a read error is this box's, not the backup server's."""
 
     def __init__(self, source: BinaryIO):
         self._source = source
@@ -143,8 +143,10 @@ class _Reading:
     def read(self, size: int = -1) -> bytes:
         try:
             return self._source.read(size)
+        except storage.StoreUnavailable:
+            raise
         except (storage.StorageError, OSError) as exc:
-            raise OriginalUnusable(f"could not be read ({exc})") from None
+            raise BackupError(f"an original could not be read on this box ({exc})") from None
 
 
 class _Sha256:
@@ -334,8 +336,8 @@ class Target:
             actual, _size = integrity.read_blob(store, key)
         except (storage.BlobNotFound, storage.StoreUnavailable):
             raise
-        except (storage.StorageError, OSError) as exc:
-            raise OriginalUnusable(f"could not be read ({exc})") from None
+        except (storage.StorageError, OSError) as exc:  # a failing disk, a network blip: tried again
+            raise BackupError(f"the original {sha256[:16]} could not be read on this box ({exc})") from None
         if actual != sha256:
             raise OriginalUnusable("is damaged (its bytes no longer match its checksum)")
         with store.open(key) as source:
@@ -480,6 +482,8 @@ def _run(settings, store, target: Target, progress) -> dict:
             except storage.BlobNotFound:
                 log.error("original missing from the photo store; not backed up", extra={"sha256": sha})
                 continue
+            except storage.StoreUnavailable:
+                raise  # the share went away: stop, never back up "nothing"
             except OriginalUnusable as exc:
                 # Nothing the backup can mend, and no reason to hold back the database: the
                 # integrity check reads these first tonight and reports them on the status page.
@@ -531,7 +535,7 @@ def _run(settings, store, target: Target, progress) -> dict:
         "originals_waiting_removal": BackupGone.select().count(),
         "originals_removed": pruned,
         "objects_read_back": target.read_back,
-        "originals_not_sent": unusable[:100],  # damaged or unreadable here: see the integrity check
+        "originals_not_sent": unusable[:100],  # damaged here: see the integrity check
         "encrypted": bool(target.key),
         "target": target.where(),
     }

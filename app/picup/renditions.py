@@ -234,8 +234,14 @@ def _embedded_motion(media, source, work: Path, store) -> dict:
         if video_media.needs_web_copy(info):
             playable = work / WEB_VIDEO
             video_media.make_web_copy(str(clip), str(playable), info)
-    except video_media.VideoError as exc:
-        log.warning("motion photo video not readable", extra={"media_id": media.id, "error": exc.code})
+    except (storage.StorageFull, OSError) as exc:
+        if isinstance(exc, storage.StorageFull) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # no room: the whole render is tried again later
+        log.warning("motion photo video not read", extra={"media_id": media.id, "error": str(exc)})
+        return {Media.web_video: False, Media.motion_duration: None}
+    except Exception as exc:  # the still is fine whatever became of its video
+        log.warning("motion photo video not readable", extra={"media_id": media.id,
+                                                              "error": getattr(exc, "code", type(exc).__name__)})
         return {Media.web_video: False, Media.motion_duration: None}
     _store_derived(store, media, str(playable), WEB_VIDEO)
     return {Media.web_video: True, Media.motion_duration: info.duration or 0.0}

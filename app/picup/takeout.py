@@ -71,7 +71,8 @@ class TakeoutDates:
         photos of one name, IMG_1234.HEIC and IMG_1234(1).HEIC, whose dates are not used)."""
         folder = self._folder(path)
         names = folder.stems.get(_stem(path.name), [])
-        described = [name for name in names if _key(_without_copy_number(name)) in folder.dates]
+        described = [name for name in names
+                     if _key(name) in folder.dates or _key(_without_copy_number(name)) in folder.dates]
         if len(names) != 2 or len(described) != 1:
             return None
         (photo,) = described

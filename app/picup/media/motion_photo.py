@@ -9,9 +9,10 @@ found from the photo's XMP:
   ``Item:Semantic="MotionPhoto"`` is the video and its ``Item:Length`` the number of
   bytes at the end of the file.
 - Micro Video (Pixel 2-4, ``MVIMG_*.jpg``): ``MicroVideoOffset`` counts the same bytes.
-- Older Samsung phones write no such XMP: the MP4 follows the text
-  ``MotionPhoto_Data`` in the trailer after the JPEG, and Samsung's own index follows it.
-  Their HEIC photos carry it in a top-level ``mpvd`` box instead.
+- Samsung Galaxy phones keep the MP4 as the ``MotionPhoto_Data`` record of their own
+  trailer after the JPEG, listed in Samsung's index at the very end of the file (older
+  ones write no XMP for it; newer ones write XMP whose length does not always land on the
+  video). Their HEIC photos carry it in a top-level ``mpvd`` box instead.
 
 Whatever is found must start like an MP4 (an ``ftyp`` box) and end inside the file,
 or it is ignored: a photo edited on a computer often keeps the XMP but loses the video.
@@ -25,44 +26,58 @@ import re
 import struct
 
 HEAD = 256 * 1024  # the XMP sits in the first segments of a JPEG, the meta box of a HEIC
-TAIL = 32 * 1024 * 1024  # how far from the end an older Samsung's video may start (a few MB)
-SAMSUNG_MARKER = b"MotionPhoto_Data"
+SEF_INDEX_MAX = 64 * 1024  # Samsung's index at the end of the file: a few dozen bytes per record
+MOTION_PHOTO_DATA = 0x0A30  # Samsung's record type for the video
 
-_ITEM = re.compile(rb"<(?:\w+:)?Item\b[^>]*>|<rdf:li\b[^>]*>", re.S)
-_ITEM_SEMANTIC = re.compile(rb'Item:Semantic\s*=\s*["\']MotionPhoto["\']')
-_ITEM_LENGTH = re.compile(rb'Item:Length\s*=\s*["\'](\d+)["\']')
-_MICRO_VIDEO = re.compile(rb'MicroVideoOffset\s*=\s*["\'](\d+)["\']|MicroVideoOffset>(\d+)<')
-_SWITCHED_OFF = re.compile(rb'MotionPhoto\s*=\s*["\']0["\']|MotionPhoto>0<|MicroVideo\s*=\s*["\']0["\']')
+_ITEM = re.compile(rb"<rdf:li\b.*?</rdf:li>|<(?:\w+:)?Item\b[^>]*>", re.S)
+_SEMANTIC = re.compile(rb'Semantic\s*=\s*["\']MotionPhoto["\']|Semantic>\s*MotionPhoto\s*<')
+_LENGTH = re.compile(rb'Item:Length\s*=\s*["\'](\d+)["\']|Item:Length>\s*(\d+)\s*<')
+_PADDING = re.compile(rb'Item:Padding\s*=\s*["\'](\d+)["\']|Item:Padding>\s*(\d+)\s*<')
+_MICRO_VIDEO = re.compile(rb'MicroVideoOffset\s*=\s*["\'](\d+)["\']|MicroVideoOffset>\s*(\d+)\s*<')
+_SWITCHED_OFF = re.compile(rb'MotionPhoto\s*=\s*["\']0["\']|MotionPhoto>\s*0\s*<|MicroVideo\s*=\s*["\']0["\']')
 
 
 def find_video(path: str) -> tuple[int, int] | None:
-    """Where the motion photo's video is inside the file at ``path``: (offset, length), or None."""
+    """Where the motion photo's video is inside the file at ``path``: (offset, length), or None.
+
+    Each place the phone may have said is tried in turn, and the first that holds an MP4
+    wins: Galaxy phones write XMP whose length can be off by their own trailer's bytes,
+    so Samsung's index is read too. Only the head and the last few kilobytes are read."""
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as fh:
             head = fh.read(min(size, HEAD))
-            length = _length_from_xmp(head)
-            if length is not None:
-                found = (size - length, length) if 0 < length < size else None
-                return found if found and _starts_like_mp4(fh, found[0]) else None
-            if head[4:8] == b"ftyp":  # a HEIC (ISO boxes all the way)
-                return _samsung_box(fh, size)
-            return _after_samsung_marker(fh, size) if b"samsung" in head.lower() else None
+            if _SWITCHED_OFF.search(head):
+                return None
+            for length, padding in _lengths_from_xmp(head):
+                for offset in (size - length, size - length - padding):
+                    if 0 <= offset < size and _starts_like_mp4(fh, offset):
+                        return offset, min(length, size - offset)
+            found = _samsung_index(fh, size)
+            if found is None and head[4:8] == b"ftyp":  # a HEIC (ISO boxes all the way)
+                found = _samsung_box(fh, size)
+            return found
     except OSError:
         return None
 
 
-def _length_from_xmp(head: bytes) -> int | None:
+def _number(match) -> int:
+    return int(match.group(1) or match.group(2))
+
+
+def _lengths_from_xmp(head: bytes) -> list[tuple[int, int]]:
+    """(length, padding) of the video as the XMP gives it, most specific first."""
     if b"MotionPhoto" not in head and b"MicroVideo" not in head:
-        return None
-    if _SWITCHED_OFF.search(head):
-        return None
-    for tag in _ITEM.finditer(head):
-        if _ITEM_SEMANTIC.search(tag.group(0)) and (length := _ITEM_LENGTH.search(tag.group(0))):
-            return int(length.group(1))
+        return []
+    found = []
+    for item in _ITEM.finditer(head):
+        text = item.group(0)
+        if _SEMANTIC.search(text) and (length := _LENGTH.search(text)):
+            padding = _PADDING.search(text)
+            found.append((_number(length), _number(padding) if padding else 0))
     if micro := _MICRO_VIDEO.search(head):
-        return int(micro.group(1) or micro.group(2))
-    return None
+        found.append((_number(micro), 0))
+    return [(length, padding) for length, padding in found if length > 0]
 
 
 def _starts_like_mp4(fh, offset: int) -> bool:
@@ -71,18 +86,34 @@ def _starts_like_mp4(fh, offset: int) -> bool:
     return len(header) == 8 and header[4:8] == b"ftyp" and struct.unpack(">I", header[:4])[0] >= 8
 
 
-def _after_samsung_marker(fh, size: int) -> tuple[int, int] | None:
-    start = max(0, size - TAIL)
-    fh.seek(start)
-    tail = fh.read()
-    at = tail.rfind(SAMSUNG_MARKER)
-    if at < 0:
+def _samsung_index(fh, size: int) -> tuple[int, int] | None:
+    """The video from Samsung's trailer index: the file ends with the index's size and
+    ``SEFT``; the index (``SEFH``) lists each record by its distance back from the index.
+    A record is 2 + 2 bytes (zero, type), the name's length, the name, then the data."""
+    if size < 16:
         return None
-    offset = start + at + len(SAMSUNG_MARKER)
-    if not _starts_like_mp4(fh, offset):
+    fh.seek(size - 8)
+    index_size, magic = struct.unpack("<I4s", fh.read(8))
+    if magic != b"SEFT" or not 12 <= index_size <= min(SEF_INDEX_MAX, size - 8):
         return None
-    length = _boxes_length(tail, at + len(SAMSUNG_MARKER))
-    return (offset, length) if length else None
+    index_at = size - 8 - index_size
+    fh.seek(index_at)
+    index = fh.read(index_size)
+    if index[:4] != b"SEFH":
+        return None
+    count = struct.unpack("<I", index[8:12])[0]
+    for number in range(min(count, (len(index) - 12) // 12)):
+        _zero, kind, back, length = struct.unpack("<HHII", index[12 + 12 * number:24 + 12 * number])
+        if kind != MOTION_PHOTO_DATA or back > index_at or length < 8:
+            continue
+        record = index_at - back
+        fh.seek(record)
+        header = fh.read(8)
+        name_length = struct.unpack("<I", header[4:8])[0] if len(header) == 8 else length
+        offset, data = record + 8 + name_length, length - 8 - name_length
+        if data > 0 and _starts_like_mp4(fh, offset):
+            return offset, data
+    return None
 
 
 def _samsung_box(fh, size: int) -> tuple[int, int] | None:
@@ -104,18 +135,3 @@ def _samsung_box(fh, size: int) -> tuple[int, int] | None:
             return found if _starts_like_mp4(fh, found[0]) else None
         at += length
     return None
-
-
-def _boxes_length(data: bytes, start: int) -> int:
-    """How many bytes from ``start`` are MP4 boxes, one after another (stops at Samsung's index)."""
-    at = start
-    while at + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[at:at + 8])
-        if size == 1 and at + 16 <= len(data):
-            size = struct.unpack(">Q", data[at + 8:at + 16])[0]
-        elif size == 0:
-            size = len(data) - at
-        if size < 8 or at + size > len(data) or not kind.isalnum() and kind not in (b"free", b"skip"):
-            break
-        at += size
-    return at - start

@@ -146,7 +146,8 @@ def picture(token: str, media_id: int, rendition: str):
         raise PicupError("not_found")
     media = slideshows.shows(show, media_id)
     settings = slideshows.settings_of(show)
-    if media is None or (rendition == "video" and settings["videos"] == "off"):
+    if media is None or (rendition == "video" and (settings["videos"] == "off" or media.kind != "video")):
+        # a motion photo's few seconds (with sound) are not part of a slideshow, as Live Photos' are not
         raise PicupError("not_found")
     if rendition == "original":
         if not settings["download"]:
