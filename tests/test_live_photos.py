@@ -15,8 +15,8 @@ from pathlib import Path
 
 import av
 import pytest
-from picup import config, create_app, db, migrations, storage
-from picup.models import Media
+from picup import config, create_app, db, migrations, renditions, storage, tasks, worker
+from picup.models import Media, Task
 from playwright.sync_api import expect
 
 from tests import media_files
@@ -115,6 +115,39 @@ def test_an_android_motion_photo_plays_the_video_inside_it(app, mom, settings, s
         assert clip.streams.video[0].codec_context.name == "h264", "plays in every browser"
         assert (clip.streams.video[0].width, clip.streams.video[0].height) == (400, 300)
     assert mom.get(shown["urls"]["original"]).data == content, "the original is kept as it came"
+
+
+def test_a_motion_photo_shows_at_once_and_its_video_follows_even_after_a_hiccup(app, mom, settings):
+    """Cutting out (and, for HEVC, converting) the clip takes a Pi seconds: the photo must not wait
+    for it, and a clip that could not be read for a moment (the share went away) comes later."""
+    w = worker.Worker(settings, store_of(app), processes=1)
+    w.register()
+    try:
+        item = mom.upload(media_files.motion_photo("pixel"), "PXL_20240505_041200125.MP.jpg").json["media"]
+        with db.connection():
+            assert tasks.run_next()  # the photo's renditions, nothing else
+            assert [t.kind for t in Task.select().where(Task.status == "queued")] == [renditions.MOTION_KIND]
+        shown = mom.get(f"/api/v1/media/{item['id']}").json["media"]
+        assert shown["render"]["status"] == "ready" and shown["live"] is None
+        assert mom.get(shown["urls"]["thumb"]).status_code == 200
+
+        blob = settings.storage_root / storage.blob_key(item["sha256"])
+        away = blob.with_name("away")
+        blob.rename(away)  # the NFS share is gone for a moment
+        with db.connection():
+            assert tasks.run_next()
+            [task] = Task.select().where(Task.kind == renditions.MOTION_KIND)
+            assert task.status == "queued" and "BlobNotFound" in task.last_error, "tried again later"
+            Task.update(run_after=Task.created_at).execute()
+        assert mom.get(f"/api/v1/media/{item['id']}").json["media"]["render"]["status"] == "ready"
+        away.rename(blob)
+        with db.connection():
+            assert tasks.run_next() and Task.get_by_id(task.id).status == "done"
+    finally:
+        w.pool.close()
+    shown = mom.get(f"/api/v1/media/{item['id']}").json["media"]
+    assert 2 < shown["live"]["duration"] < 3
+    assert mom.get(shown["urls"]["live"]).mimetype == "video/mp4"
 
 
 def test_a_motion_photo_whose_video_was_cut_off_is_a_photo(app, mom, settings):

@@ -41,6 +41,7 @@ from .models import Media
 log = logging.getLogger(__name__)
 
 KIND = "media.render"
+MOTION_KIND = "media.motion"  # an Android motion photo's clip, after its still
 THUMB, PREVIEW, WEB_VIDEO = "thumb.webp", "preview.jpg", "video.mp4"
 PHOTO_TIMEOUT = 120  # seconds; a 100-megapixel panorama takes a few on a Pi
 _SOURCE_RANK = {"upload": 0, "file": 1, "video": 2, "exif": 3}
@@ -178,29 +179,63 @@ def render(media_id: int, *, store, settings, pool: PhotoPool) -> None:
     if media is None or media.status != "ready":
         return  # deleted meanwhile, or still being stored (the sweep comes back)
     try:
-        # The folder names this process, so the hourly clean-up never takes a long render in progress.
-        work = Path(tempfile.mkdtemp(prefix=f"render-{media.id}-pid{os.getpid()}-", dir=_tmp(settings)))
-        try:
-            with _original_on_disk(store, media, settings.tmp_path) as source:
-                if media.kind == "photo":
-                    fields = _render_photo(media, source, work, store, pool)
-                else:
-                    fields = _render_video(media, source, work, store, pool)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        with _disk_full_retried(), _work_folder(settings, media) as work, \
+                _original_on_disk(store, media, settings.tmp_path) as source:
+            if media.kind == "photo":
+                fields = _render_photo(media, source, work, store, pool)
+                motion = motion_photo.find_video(source) is not None
+            else:
+                fields, motion = _render_video(media, source, work, store, pool), False
     except (photo_media.PhotoError, video_media.VideoError) as exc:
         mark_failed(media.id, exc.code)
         raise tasks.PermanentError(f"{exc.code}: {exc}") from None
-    except (storage.StorageFull, OSError) as exc:
-        if isinstance(exc, storage.StorageFull) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(f"no room to write the renditions, the disk is full ({exc})") from exc
-        raise
+    if media.kind == "photo" and not motion:
+        fields.update({Media.web_video: False, Media.motion_duration: None})
     with database.atomic():
         Media.update({**fields, Media.render_status: "ready", Media.render_error: None}).where(
             Media.id == media.id
         ).execute()
         live_photos.pair(media.id)  # in the same transaction: the other half cannot slip past
+        if motion:  # after every photo queued before it: the still shows first, the clip follows
+            tasks.enqueue(MOTION_KIND, {"media_id": media.id}, max_attempts=4)
     log.info("renditions made", extra={"media_id": media.id, "kind": media.kind})
+
+
+def make_motion_video(media_id: int, *, store, settings) -> None:
+    """The ``media.motion`` task: an Android motion photo's clip, cut out of the photo file,
+    made playable and kept as the photo's web video (see media/motion_photo.py).
+
+    A clip no reader understands leaves an ordinary photo; one that could not be read
+    this time (a busy box's time limit, a share gone for a moment) is tried again."""
+    media = Media.get_or_none(Media.id == media_id)
+    if media is None or media.status != "ready" or media.kind != "photo":
+        return
+    with _disk_full_retried(), _work_folder(settings, media) as work, \
+            _original_on_disk(store, media, settings.tmp_path) as source:
+        fields = _embedded_motion(media, source, work, store)
+    Media.update(fields).where(Media.id == media.id).execute()
+    if fields[Media.web_video]:
+        log.info("motion photo video made", extra={"media_id": media.id})
+
+
+@contextlib.contextmanager
+def _work_folder(settings, media: Media):
+    # The folder names this process, so the hourly clean-up never takes a long render in progress.
+    work = Path(tempfile.mkdtemp(prefix=f"render-{media.id}-pid{os.getpid()}-", dir=_tmp(settings)))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _disk_full_retried():
+    try:
+        yield
+    except (storage.StorageFull, OSError) as exc:
+        if isinstance(exc, storage.StorageFull) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"no room to write the renditions, the disk is full ({exc})") from exc
+        raise
 
 
 def _tmp(settings) -> Path:
@@ -212,15 +247,17 @@ def _render_photo(media, source, work: Path, store, pool: PhotoPool) -> dict:
     result = pool.render(source, str(work))
     _store_derived(store, media, result.thumb_path, THUMB)
     _store_derived(store, media, result.display_path, PREVIEW)
-    return {**_photo_fields(media, result), **_embedded_motion(media, source, work, store)}
+    return _photo_fields(media, result)
 
 
 def _embedded_motion(media, source, work: Path, store) -> dict:
-    """An Android motion photo's video (see media/motion_photo.py), made playable and kept as
-    the photo's web video. A video that cannot be read leaves an ordinary photo."""
+    """The fields of a photo whose motion clip has been stored, or of a plain photo when the
+    clip is not there after all or no reader understands it. Raises when it is worth
+    another try (VideoError "timeout"/"crashed", OSError)."""
+    plain = {Media.web_video: False, Media.motion_duration: None}
     found = motion_photo.find_video(source)
     if found is None:
-        return {Media.web_video: False, Media.motion_duration: None}
+        return plain
     offset, length = found
     clip = work / "motion.mp4"
     with open(source, "rb") as src, open(clip, "wb") as out:
@@ -234,15 +271,11 @@ def _embedded_motion(media, source, work: Path, store) -> dict:
         if video_media.needs_web_copy(info):
             playable = work / WEB_VIDEO
             video_media.make_web_copy(str(clip), str(playable), info)
-    except (storage.StorageFull, OSError) as exc:
-        if isinstance(exc, storage.StorageFull) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise  # no room: the whole render is tried again later
-        log.warning("motion photo video not read", extra={"media_id": media.id, "error": str(exc)})
-        return {Media.web_video: False, Media.motion_duration: None}
-    except Exception as exc:  # the still is fine whatever became of its video
-        log.warning("motion photo video not readable", extra={"media_id": media.id,
-                                                              "error": getattr(exc, "code", type(exc).__name__)})
-        return {Media.web_video: False, Media.motion_duration: None}
+    except video_media.VideoError as exc:
+        if exc.code != "unreadable":
+            raise
+        log.warning("motion photo video not readable", extra={"media_id": media.id, "error": exc.code})
+        return plain  # the still is fine whatever became of its video
     _store_derived(store, media, str(playable), WEB_VIDEO)
     return {Media.web_video: True, Media.motion_duration: info.duration or 0.0}
 

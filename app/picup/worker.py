@@ -114,7 +114,11 @@ class Worker:
         def render(payload: dict) -> None:
             renditions.render(payload["media_id"], store=self.store, settings=self.settings, pool=self.pool)
 
+        def motion(payload: dict) -> None:
+            renditions.make_motion_video(payload["media_id"], store=self.store, settings=self.settings)
+
         tasks.handler(renditions.KIND, gave_up=renditions.gave_up)(render)
+        tasks.handler(renditions.MOTION_KIND)(motion)
 
     def start(self) -> None:
         self.register()
