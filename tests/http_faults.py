@@ -36,7 +36,8 @@ class FaultyS3:
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1"):
         self.upstream = (upstream_host, upstream_port)
         self.rules: list[_Rule] = []
-        self.answered: list[tuple[str, str]] = []
+        self.answered: list[tuple[str, str]] = []  # the requests met with a fault
+        self.seen: list[tuple[str, str]] = []  # every request, in order
         self._lock = threading.Lock()
         outer = self
 
@@ -97,6 +98,7 @@ class FaultyS3:
     def _take(self, method: str, path: str) -> _Rule | None:
         keys = parse_qs(urlsplit(path).query, keep_blank_values=True)
         with self._lock:
+            self.seen.append((method, path))
             for rule in self.rules:
                 if rule.times > 0 and rule.method == method and (not rule.query_key or rule.query_key in keys):
                     rule.times -= 1

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -409,6 +410,48 @@ def test_busy_answers_from_the_server_are_tried_again(mom, app, settings, endpoi
     assert [method for method, _path in s3.answered] == ["POST", "PUT", "POST"], "each fault was met"
     assert run.status == "ok"
     assert hashlib.sha256(raw_object(endpoint, bucket, original_name(sha))).hexdigest() == sha
+
+
+@pytest.mark.parametrize("damage", ["flipped bit", "cut short"])
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_damaged_video_is_stopped_before_its_upload_completes(tmp_path, endpoint, bucket, encrypted, damage):
+    """Each original is read once, hashed on its way out: a damaged one is caught at its last
+    bytes, before the request that would make the object exist, so not even a crash at that
+    moment could leave it in the bucket under the good copy's name."""
+    overrides = backup_overrides(endpoint, bucket)
+    if encrypted:
+        overrides["backup_encryption_key"] = encryption.new_key()
+    settings = make_settings(tmp_path / "data", **overrides)
+    app = create_app(settings)
+    mom = Api(app)
+    mom.post("/api/v1/setup", json={"username": "mom", "password": "correct horse"})
+    mom.sign_in("mom")
+    sha = big_original(mom, app, settings, 12)
+    path = settings.storage_root / storage.blob_key(sha)
+    path.chmod(0o644)
+    with open(path, "r+b") as fh:  # in the second part
+        if damage == "cut short":
+            fh.truncate(18 * 1024 * 1024)
+        else:
+            fh.seek(18 * 1024 * 1024)
+            byte = fh.read(1)
+            fh.seek(18 * 1024 * 1024)
+            fh.write(bytes([byte[0] ^ 0x01]))
+    host, port = endpoint.split(":")
+    with FaultyS3(int(port)) as s3:
+        settings.backup_endpoint = s3.address
+        with db.connection():
+            run = backup.run(settings, store_of(app))
+    assert run.status == "ok"
+    [not_sent] = json.loads(run.detail)["originals_not_sent"]
+    assert not_sent["sha256"] == sha and "no longer match its checksum" in not_sent["problem"]
+    assert ("shorter" in not_sent["problem"]) == (damage == "cut short")
+    name = backup.open_target(settings).original_name(sha)  # encrypted backups do not show the hash
+    about_it = [(method, urlsplit(where).query) for method, where in s3.seen if urlsplit(where).path.endswith(name)]
+    assert ("POST", "uploads=") in about_it, "the upload had begun"
+    assert not [(m, q) for m, q in about_it if (m == "POST" and "uploadId" in q) or (m == "PUT" and not q)], \
+        "never completed"
+    assert name not in objects(endpoint, bucket)
 
 
 def not_md5_etags(chunk: bytes) -> bytes:

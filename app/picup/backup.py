@@ -43,7 +43,7 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from . import encryption, integrity, jobs, library, snapshots, storage
+from . import encryption, jobs, library, snapshots, storage
 from .models import BackupGone, Media, Meta, utcnow
 from .storage.local import hash_file
 from .storage.s3 import _http_client, region_hint
@@ -134,35 +134,37 @@ class OriginalUnusable(Exception):
     """An original on this box whose bytes no longer match its checksum: the backup cannot mend it."""
 
 
-class _Reading:
-    """Passes a stream through; a read error is this box's, not the backup server's."""
+class _Original:
+    """Passes an original through. A read error is this box's, not the backup server's. With
+    the expected SHA-256 it hashes what goes by and, at the last expected byte (read before
+    the upload completes, so before the object exists), refuses bytes that are not those: a
+    damaged original never stands in the bucket under the good copy's name."""
 
-    def __init__(self, source: BinaryIO):
+    def __init__(self, source: BinaryIO, size: int, sha256: str | None = None):
         self._source = source
+        self._left = size
+        self._expected = sha256
+        self._sha = hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self._source.read(size)
+            data = self._source.read(size)
         except storage.StoreUnavailable:
             raise
         except (storage.StorageError, OSError) as exc:
             raise BackupError(f"an original could not be read on this box ({exc})") from None
-
-
-class _Sha256:
-    """Passes a stream through, hashing it."""
-
-    def __init__(self, source: BinaryIO):
-        self._source = source
-        self._sha = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)
-        self._sha.update(data)
+        if self._expected:
+            if not data and size and self._left > 0:
+                raise OriginalUnusable("is shorter than when it was added (its bytes no longer match its checksum)")
+            self._sha.update(data)
+            self._left -= len(data)
+            if self._left <= 0 and data:
+                self.check()
         return data
 
-    def hexdigest(self) -> str:
-        return self._sha.hexdigest()
+    def check(self) -> None:
+        if self._expected and self._sha.hexdigest() != self._expected:
+            raise OriginalUnusable("is damaged (its bytes no longer match its checksum)")
 
 
 class Target:
@@ -281,9 +283,8 @@ class Target:
              sha256: str | None = None) -> int:
         """Upload ``size`` bytes of ``source`` (sealed when encrypting) to ``name`` and verify it;
         with ``sha256``, also that ``source`` was those bytes (a damaged original is not sent)."""
-        source = _Reading(source)  # a read error is the original's, not the server's
-        plain = _Sha256(source) if sha256 and self.key else None
-        stream = encryption.Encrypting(plain or source, self.key) if self.key else source
+        original = _Original(source, size, sha256)
+        stream = encryption.Encrypting(original, self.key) if self.key else original
         length = self.stored_size(size)
         checked = _Checked(stream, PART_SIZE, progress)
         try:
@@ -293,8 +294,7 @@ class Target:
                 stat = self._client.stat_object(bucket_name=self.bucket, object_name=name)
             if checked.size != length:
                 raise BackupError(f"{name}: the file changed while it was sent ({checked.size} of {length} bytes)")
-            if sha256 and (plain.hexdigest() if plain else checked.sha256()) != sha256:
-                raise OriginalUnusable("changed while it was sent (its bytes no longer match its checksum)")
+            original.check()
             etag = (result.etag or stat.etag or "").strip('"')
             if stat.size != length:
                 raise BackupError(f"{self.where(name)}: the server holds {stat.size} bytes, {length} were sent")
@@ -329,18 +329,8 @@ class Target:
             raise BackupError(f"{self.where(name)}: what the server holds is not what was sent")
 
     def send_original(self, store: storage.BlobStore, sha256: str, size: int, progress: Progress | None = None) -> int:
-        """Send one original, checked first: damaged bytes (bit rot before their first backup)
-        would stand in the bucket under the good copy's name, counted as done for ever."""
-        key = storage.blob_key(sha256)
-        try:
-            actual, _size = integrity.read_blob(store, key)
-        except (storage.BlobNotFound, storage.StoreUnavailable):
-            raise
-        except (storage.StorageError, OSError) as exc:  # a failing disk, a network blip: tried again
-            raise BackupError(f"the original {sha256[:16]} could not be read on this box ({exc})") from None
-        if actual != sha256:
-            raise OriginalUnusable("is damaged (its bytes no longer match its checksum)")
-        with store.open(key) as source:
+        """Send one original, read once and checked on the way (see :class:`_Original`)."""
+        with store.open(storage.blob_key(sha256)) as source:
             return self.send(self.original_name(sha256), source, size, progress, sha256=sha256)
 
     # ------------------------------------------------------------ fetching

@@ -85,7 +85,7 @@ class Encrypting(io.RawIOBase):
         self._prefix = prefix
         self._counter = 0
         self._buffer = bytearray(self._header)
-        self._next = source.read(CHUNK)
+        self._next = _read_exactly(source, CHUNK)  # a short read is the end, whatever the stream
         self._done = False
 
     def readable(self) -> bool:
@@ -93,7 +93,7 @@ class Encrypting(io.RawIOBase):
 
     def _seal_next(self) -> None:
         chunk = self._next
-        self._next = self._source.read(CHUNK) if len(chunk) == CHUNK else b""
+        self._next = _read_exactly(self._source, CHUNK) if len(chunk) == CHUNK else b""
         last = not self._next
         self._buffer += self._aead.encrypt(_nonce(self._prefix, self._counter, last), chunk, self._header)
         self._counter += 1
