@@ -246,3 +246,17 @@ def test_a_wrong_change_leaves_the_slideshow_as_it_was(mom, album_show, app):
         assert mom.get(path).status_code == 404
     tv = app.test_client().get(f"/tv/{show['token']}/media/{TOO_BIG}/display")  # the TV's own routes too
     assert tv.status_code == 404 and tv.json["error"]["code"] == "not_found"
+
+
+def test_a_motion_photo_shows_as_a_photo_on_the_tv(mom, pipeline):
+    """Its few seconds of video (with sound) are for the album, not for the slideshow."""
+    item = mom.upload(media_files.motion_photo("pixel"), "PXL_20240505_041200123.MP.jpg").json["media"]
+    while worker.drain_tasks():
+        pass
+    assert mom.get(mom.get(f"/api/v1/media/{item['id']}").json["media"]["urls"]["live"]).status_code == 200
+    album = mom.post("/api/v1/albums", json={"title": "Beach"}).json["album"]
+    mom.post(f"/api/v1/albums/{album['id']}/media", json={"media_ids": [item["id"]]})
+    show = mom.post("/api/v1/slideshows", json={"album_id": album["id"], "videos": "full"}).json["slideshow"]
+    tv = mom.client.application.test_client()
+    assert tv.get(f"/tv/{show['token']}/media/{item['id']}/display").mimetype == "image/jpeg"
+    assert tv.get(f"/tv/{show['token']}/media/{item['id']}/video").status_code == 404
