@@ -7,6 +7,7 @@ video); ExifTool reads the same identifier from both.
 
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import av
 import pytest
-from picup import config, create_app, db, migrations, renditions, storage, tasks, worker
-from picup.models import Media, Task
+from picup import config, create_app, db, integrity, migrations, renditions, storage, tasks, worker
+from picup.models import Media, Task, utcnow
 from playwright.sync_api import expect
 
 from tests import media_files
@@ -141,13 +142,50 @@ def test_a_motion_photo_shows_at_once_and_its_video_follows_even_after_a_hiccup(
             Task.update(run_after=Task.created_at).execute()
         assert mom.get(f"/api/v1/media/{item['id']}").json["media"]["render"]["status"] == "ready"
         away.rename(blob)
+        unmounted = settings.storage_root.with_name("unmounted")
+        settings.storage_root.rename(unmounted)  # for longer than its retries last: it waits
         with db.connection():
             assert tasks.run_next() and Task.get_by_id(task.id).status == "done"
+            [later] = Task.select().where((Task.kind == renditions.MOTION_KIND) & (Task.status == "queued"))
+            assert (later.run_after - utcnow()).total_seconds() > 3000, "tried again in an hour"
+            Task.update(run_after=Task.created_at).execute()
+        unmounted.rename(settings.storage_root)
+        with db.connection():
+            assert tasks.run_next() and Task.get_by_id(later.id).status == "done"
+            assert not tasks.run_next()
     finally:
         w.pool.close()
     shown = mom.get(f"/api/v1/media/{item['id']}").json["media"]
     assert 2 < shown["live"]["duration"] < 3
     assert mom.get(shown["urls"]["live"]).mimetype == "video/mp4"
+
+
+def test_a_motion_photo_whose_video_went_missing_is_made_again(app, mom, settings):
+    """The nightly check re-queues the renditions; until the clip is made again the photo does
+    not promise a video that is not there. A re-render with the clip in place leaves it be."""
+    item = mom.upload(media_files.motion_photo("galaxy"), "20240505_041200.jpg").json["media"]
+    render_everything(app, settings)
+    clip = settings.storage_root / storage.derived_key(item["sha256"], renditions.WEB_VIDEO)
+    with db.connection():
+        renditions.enqueue(item["id"])
+    render_everything(app, settings)
+    with db.connection():
+        assert Task.select().where(Task.kind == renditions.MOTION_KIND).count() == 1, "not made twice"
+    clip.unlink()
+    with db.connection():
+        checked = integrity.run(settings, store_of(app), all=True)
+    assert json.loads(checked.detail)["renditions_queued"] == 1
+    w = worker.Worker(settings, store_of(app), processes=1)
+    w.register()
+    try:
+        with db.connection():
+            assert tasks.run_next()  # the photo's renditions
+        assert mom.get(f"/api/v1/media/{item['id']}").json["media"]["live"] is None
+    finally:
+        w.pool.close()
+    render_everything(app, settings)
+    shown = mom.get(f"/api/v1/media/{item['id']}").json["media"]
+    assert shown["live"]["duration"] > 2 and mom.get(shown["urls"]["live"]).status_code == 200
 
 
 def test_a_motion_photo_whose_video_was_cut_off_is_a_photo(app, mom, settings):

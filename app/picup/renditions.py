@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 KIND = "media.render"
 MOTION_KIND = "media.motion"  # an Android motion photo's clip, after its still
+_PLAIN = {Media.web_video: False, Media.motion_duration: None}  # a photo with no video to play
 THUMB, PREVIEW, WEB_VIDEO = "thumb.webp", "preview.jpg", "video.mp4"
 PHOTO_TIMEOUT = 120  # seconds; a 100-megapixel panorama takes a few on a Pi
 _SOURCE_RANK = {"upload": 0, "file": 1, "video": 2, "exif": 3}
@@ -189,15 +190,17 @@ def render(media_id: int, *, store, settings, pool: PhotoPool) -> None:
     except (photo_media.PhotoError, video_media.VideoError) as exc:
         mark_failed(media.id, exc.code)
         raise tasks.PermanentError(f"{exc.code}: {exc}") from None
-    if media.kind == "photo" and not motion:
-        fields.update({Media.web_video: False, Media.motion_duration: None})
+    if motion and media.web_video and store.exists(derived(media, WEB_VIDEO)):
+        motion = False  # made before (this is a re-render): kept as it is
+    elif media.kind == "photo":
+        fields.update(_PLAIN)  # until its clip is made, if it has one: no promise of a video not there
     with database.atomic():
         Media.update({**fields, Media.render_status: "ready", Media.render_error: None}).where(
             Media.id == media.id
         ).execute()
         live_photos.pair(media.id)  # in the same transaction: the other half cannot slip past
         if motion:  # after every photo queued before it: the still shows first, the clip follows
-            tasks.enqueue(MOTION_KIND, {"media_id": media.id}, max_attempts=4)
+            enqueue_motion(media.id)
     log.info("renditions made", extra={"media_id": media.id, "kind": media.kind})
 
 
@@ -206,16 +209,42 @@ def make_motion_video(media_id: int, *, store, settings) -> None:
     made playable and kept as the photo's web video (see media/motion_photo.py).
 
     A clip no reader understands leaves an ordinary photo; one that could not be read
-    this time (a busy box's time limit, a share gone for a moment) is tried again."""
+    this time (a busy box's time limit, a share gone for a moment) is tried again, and
+    while the disk is full or the photo store is away, again an hour later, for as long
+    as it takes (as renditions are)."""
     media = Media.get_or_none(Media.id == media_id)
     if media is None or media.status != "ready" or media.kind != "photo":
         return
-    with _disk_full_retried(), _work_folder(settings, media) as work, \
-            _original_on_disk(store, media, settings.tmp_path) as source:
-        fields = _embedded_motion(media, source, work, store)
-    Media.update(fields).where(Media.id == media.id).execute()
-    if fields[Media.web_video]:
+    try:
+        try:
+            with _disk_full_retried(), _work_folder(settings, media) as work, \
+                    _original_on_disk(store, media, settings.tmp_path) as source:
+                fields = _embedded_motion(media, source, work, store)
+        except storage.BlobNotFound:
+            from .library import check_store  # library imports this module
+
+            check_store(store)  # an unmounted share (no marker) waits; a lost original is retried
+            raise
+    except (DiskFull, storage.StoreUnavailable) as exc:
+        log.warning("motion photo video waits", extra={"media_id": media.id, "error": str(exc)})
+        enqueue_motion(media.id, delay=3600)
+        return
+    updated = Media.update(fields).where(Media.id == media.id).execute()
+    if fields[Media.web_video] and not updated and not Media.select().where(
+            Media.sha256 == media.sha256).exists():
+        store.delete(derived(media, WEB_VIDEO))  # deleted for good meanwhile: nothing left behind
+    elif fields[Media.web_video]:
         log.info("motion photo video made", extra={"media_id": media.id})
+
+
+def motion_gave_up(payload: dict, error: str) -> None:
+    """Tried and tried (a clip that is too much for this box): an ordinary photo, with the
+    failed task kept where the admin looks."""
+    Media.update(_PLAIN).where(Media.id == payload.get("media_id")).execute()
+
+
+def enqueue_motion(media_id: int, delay: float = 0) -> None:
+    tasks.enqueue(MOTION_KIND, {"media_id": media_id}, delay=delay, max_attempts=4)
 
 
 @contextlib.contextmanager
@@ -254,10 +283,9 @@ def _embedded_motion(media, source, work: Path, store) -> dict:
     """The fields of a photo whose motion clip has been stored, or of a plain photo when the
     clip is not there after all or no reader understands it. Raises when it is worth
     another try (VideoError "timeout"/"crashed", OSError)."""
-    plain = {Media.web_video: False, Media.motion_duration: None}
     found = motion_photo.find_video(source)
     if found is None:
-        return plain
+        return dict(_PLAIN)
     offset, length = found
     clip = work / "motion.mp4"
     with open(source, "rb") as src, open(clip, "wb") as out:
@@ -275,7 +303,7 @@ def _embedded_motion(media, source, work: Path, store) -> dict:
         if exc.code != "unreadable":
             raise
         log.warning("motion photo video not readable", extra={"media_id": media.id, "error": exc.code})
-        return plain  # the still is fine whatever became of its video
+        return dict(_PLAIN)  # the still is fine whatever became of its video
     _store_derived(store, media, str(playable), WEB_VIDEO)
     return {Media.web_video: True, Media.motion_duration: info.duration or 0.0}
 

@@ -42,23 +42,21 @@ def find_video(path: str) -> tuple[int, int] | None:
 
     Each place the phone may have said is tried in turn, and the first that holds an MP4
     wins: Galaxy phones write XMP whose length can be off by their own trailer's bytes,
-    so Samsung's index is read too. Only the head and the last few kilobytes are read."""
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            head = fh.read(min(size, HEAD))
-            if _SWITCHED_OFF.search(head):
-                return None
-            for length, padding in _lengths_from_xmp(head):
-                for offset in (size - length, size - length - padding):
-                    if 0 <= offset < size and _starts_like_mp4(fh, offset):
-                        return offset, min(length, size - offset)
-            found = _samsung_index(fh, size)
-            if found is None and head[4:8] == b"ftyp":  # a HEIC (ISO boxes all the way)
-                found = _samsung_box(fh, size)
-            return found
-    except OSError:
-        return None
+    so Samsung's index is read too. Only the head and the last few kilobytes are read.
+    A file that cannot be read raises OSError: "no video" is not said of what was not read."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(min(size, HEAD))
+        if _SWITCHED_OFF.search(head):
+            return None
+        for length, padding in _lengths_from_xmp(head):
+            for offset in (size - length, size - length - padding):
+                if 0 <= offset < size and _starts_like_mp4(fh, offset):
+                    return offset, min(length, size - offset)
+        found = _samsung_index(fh, size)
+        if found is None and head[4:8] == b"ftyp":  # a HEIC (ISO boxes all the way)
+            found = _samsung_box(fh, size)
+        return found
 
 
 def _number(match) -> int:
