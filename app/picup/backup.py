@@ -91,15 +91,18 @@ def open_target(settings) -> Target | None:
 
 
 class _Checked:
-    """Passes a stream through, computing what the server's ETag should be and the SHA-256."""
+    """Passes a stream through, computing what the server's ETag should be and the SHA-256
+    (unless ``known``: an original sent as it is, which :class:`_Original` hashes already)."""
 
-    def __init__(self, source: BinaryIO, part_size: int, progress: Progress | None = None):
+    def __init__(self, source: BinaryIO, part_size: int, progress: Progress | None = None,
+                 known: str | None = None):
         self._source = source
         self._part_size = part_size
         self._part = hashlib.md5(usedforsecurity=False)
         self._in_part = 0
         self._parts: list[bytes] = []
-        self._sha = hashlib.sha256()
+        self._sha = None if known else hashlib.sha256()
+        self._known = known
         self._progress = progress
         self.size = 0
 
@@ -114,7 +117,8 @@ class _Checked:
             if self._in_part == self._part_size:
                 self._parts.append(self._part.digest())
                 self._part, self._in_part = hashlib.md5(usedforsecurity=False), 0
-        self._sha.update(data)
+        if self._sha is not None:
+            self._sha.update(data)
         self.size += len(data)
         if self._progress and data:
             self._progress(len(data))
@@ -127,7 +131,7 @@ class _Checked:
         return hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest() + f"-{len(parts)}"
 
     def sha256(self) -> str:
-        return self._sha.hexdigest()
+        return self._known or self._sha.hexdigest()
 
 
 class OriginalUnusable(Exception):
@@ -286,7 +290,7 @@ class Target:
         original = _Original(source, size, sha256)
         stream = encryption.Encrypting(original, self.key) if self.key else original
         length = self.stored_size(size)
-        checked = _Checked(stream, PART_SIZE, progress)
+        checked = _Checked(stream, PART_SIZE, progress, known=None if self.key else sha256)
         try:
             with self._errors(f"sending {name.rsplit('/', 1)[-1][:16]}"):
                 result = self._client.put_object(bucket_name=self.bucket, object_name=name, data=checked,
