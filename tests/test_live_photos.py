@@ -179,7 +179,9 @@ def test_a_motion_photo_whose_video_went_missing_is_made_again(app, mom, setting
     w.register()
     try:
         with db.connection():
-            assert tasks.run_next()  # the photo's renditions
+            renditions.enqueue(item["id"])  # twice, say: the check and an upgrade's sweep
+            assert tasks.run_next() and tasks.run_next()  # the photo's renditions
+            assert Task.select().where((Task.kind == renditions.MOTION_KIND) & (Task.status == "queued")).count() == 1
         assert mom.get(f"/api/v1/media/{item['id']}").json["media"]["live"] is None
     finally:
         w.pool.close()

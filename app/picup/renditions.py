@@ -215,6 +215,8 @@ def make_motion_video(media_id: int, *, store, settings) -> None:
     media = Media.get_or_none(Media.id == media_id)
     if media is None or media.status != "ready" or media.kind != "photo":
         return
+    if media.web_video and store.exists(derived(media, WEB_VIDEO)):
+        return  # made already (a task queued twice)
     try:
         try:
             with _disk_full_retried(), _work_folder(settings, media) as work, \
@@ -227,7 +229,7 @@ def make_motion_video(media_id: int, *, store, settings) -> None:
             raise
     except (DiskFull, storage.StoreUnavailable) as exc:
         log.warning("motion photo video waits", extra={"media_id": media.id, "error": str(exc)})
-        enqueue_motion(media.id, delay=3600)
+        enqueue_motion(media.id, delay=3600, again=True)
         return
     updated = Media.update(fields).where(Media.id == media.id).execute()
     if fields[Media.web_video] and not updated and not Media.select().where(
@@ -237,14 +239,15 @@ def make_motion_video(media_id: int, *, store, settings) -> None:
         log.info("motion photo video made", extra={"media_id": media.id})
 
 
-def motion_gave_up(payload: dict, error: str) -> None:
-    """Tried and tried (a clip that is too much for this box): an ordinary photo, with the
-    failed task kept where the admin looks."""
-    Media.update(_PLAIN).where(Media.id == payload.get("media_id")).execute()
-
-
-def enqueue_motion(media_id: int, delay: float = 0) -> None:
-    tasks.enqueue(MOTION_KIND, {"media_id": media_id}, delay=delay, max_attempts=4)
+def enqueue_motion(media_id: int, delay: float = 0, *, again: bool = False) -> None:
+    """Queue the clip to be made, unless it is already on its way (``again``: the task
+    running now hands over to a later one)."""
+    payload = {"media_id": media_id}
+    if not again and tasks.Task.select().where(
+            (tasks.Task.kind == MOTION_KIND) & tasks.Task.status.in_(["queued", "running"])
+            & (tasks.Task.payload == json.dumps(payload))).exists():
+        return
+    tasks.enqueue(MOTION_KIND, payload, delay=delay, max_attempts=4)
 
 
 @contextlib.contextmanager

@@ -118,7 +118,7 @@ class Worker:
             renditions.make_motion_video(payload["media_id"], store=self.store, settings=self.settings)
 
         tasks.handler(renditions.KIND, gave_up=renditions.gave_up)(render)
-        tasks.handler(renditions.MOTION_KIND, gave_up=renditions.motion_gave_up)(motion)
+        tasks.handler(renditions.MOTION_KIND)(motion)
 
     def start(self) -> None:
         self.register()
