@@ -329,6 +329,7 @@ def test_a_damaged_original_is_not_backed_up_and_does_not_hold_back_the_rest(tmp
     figures = json.loads(run.detail)
     assert figures["originals_not_sent"] == [
         {"sha256": rotten["sha256"], "problem": "is damaged (its bytes no longer match its checksum)"}]
+    assert figures["objects_total"] == 2, "the one left out is not counted as in the backup"
     sent = objects(endpoint, bucket)
     assert target.original_name(rotten["sha256"]) not in sent
     assert all(target.original_name(item["sha256"]) in sent for item in items[:-1])

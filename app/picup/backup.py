@@ -468,6 +468,7 @@ def _run(settings, store, target: Target, progress) -> dict:
                 progress(done, total)
 
         failed: list[str] = []
+        left_out: set[str] = set()  # not in the backup and not counted as in it
         unusable: list[dict] = []
         in_a_row = 0
         for sha, size in missing:
@@ -475,6 +476,7 @@ def _run(settings, store, target: Target, progress) -> dict:
                 sent_bytes += target.send_original(store, sha, size, advance if progress else None)
             except storage.BlobNotFound:
                 log.error("original missing from the photo store; not backed up", extra={"sha256": sha})
+                left_out.add(sha)
                 continue
             except storage.StoreUnavailable:
                 raise  # the share went away: stop, never back up "nothing"
@@ -482,6 +484,7 @@ def _run(settings, store, target: Target, progress) -> dict:
                 # Nothing the backup can mend, and no reason to hold back the database: the
                 # integrity check reads these first tonight and reports them on the status page.
                 unusable.append({"sha256": sha, "problem": str(exc)})
+                left_out.add(sha)
                 log.error("original not backed up", extra={"sha256": sha, "error": str(exc)})
                 Media.update(checked_at=None).where(Media.sha256 == sha).execute()
                 continue
@@ -521,8 +524,8 @@ def _run(settings, store, target: Target, progress) -> dict:
     return {
         "objects_sent": sent_objects,
         "bytes_sent": sent_bytes,
-        "objects_total": len(wanted),
-        "bytes_total": sum(wanted.values()),
+        "objects_total": len(wanted) - len(left_out),  # the originals now in the backup
+        "bytes_total": sum(size for sha, size in wanted.items() if sha not in left_out),
         "snapshot": name,
         "snapshots_kept": len(kept),
         "snapshots_removed": thinned,

@@ -222,6 +222,9 @@ def backup_command(new_key, list_snapshots, data_dir):
         f"{figures['objects_total']:,} originals ({_size(figures['bytes_total'])}) are in the backup; "
         f"snapshot {figures['snapshot']}."
     )
+    if figures.get("originals_not_sent"):
+        click.echo(f"{len(figures['originals_not_sent']):,} originals were left out: they are damaged on this "
+                   "box (their bytes no longer match their checksum). `picup check` reports them.", err=True)
 
 
 @main.command("restore")
